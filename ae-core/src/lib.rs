@@ -1,1 +1,14 @@
+//! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimiser,
+//! seeded random streams and image grids. Nothing here knows about variants or YAML files.
 
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod image;
+pub mod layers;
+pub mod losses;
+pub mod metrics;
+pub mod optim;
+pub mod rng;
+
+pub use error::{ConfigError, UserError};

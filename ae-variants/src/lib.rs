@@ -1,1 +1,224 @@
+//! The autoencoder variants behind one trait. The runner sees only [`Autoencoder`] and
+//! [`parse`]; a new variant is one file here and one line in [`VARIANTS`].
 
+pub mod adversarial;
+mod backbone;
+pub mod denoising;
+mod deterministic;
+pub mod dropout;
+pub mod plain;
+pub mod vae;
+
+pub use backbone::{Backbone, Recon};
+
+use ae_core::layers::{Activation, Init};
+use ae_core::optim::OptimizerConfig;
+use ae_core::rng::{Rng, Streams};
+use ae_core::ConfigError;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use candle_nn::VarMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A loss term or metric: its name in the CSV and its value (a device scalar for a loss, one
+/// value per image for a metric).
+pub type Named = (&'static str, Tensor);
+
+/// What the runner asks of every variant.
+pub trait Autoencoder {
+    /// Called before each epoch (0-based), e.g. for a KL warm-up.
+    fn start_epoch(&mut self, _epoch: usize) {}
+    /// One optimisation step on a batch (the variant owns its optimisers). Returns the loss
+    /// terms as device scalars, so that the runner reads them back only now and then.
+    fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>>;
+    /// Per-image metrics on held-out images: the shared `mse`, `psnr`, `bce` on clean images,
+    /// then the variant's own.
+    fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>>;
+    /// The code of each image (the posterior mean for the VAE).
+    fn encode(&self, x: &Tensor) -> Result<Tensor>;
+    /// Decoder logits of codes.
+    fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// Draws from the prior, as images in [0, 1], for variants that have one.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>>;
+    /// Rows of the reconstructions picture: the images, then what the model makes of them.
+    fn display(&self, x: &Tensor, _rng: &mut Rng) -> Result<Vec<Tensor>> {
+        Ok(vec![
+            x.clone(),
+            candle_nn::ops::sigmoid(&self.decode(&self.encode(x)?)?)?,
+        ])
+    }
+    /// Every weight, for saving.
+    fn varmap(&self) -> &VarMap;
+}
+
+/// The `model:` section: what all variants share, plus the variant's own keys in `params`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelConfig {
+    /// One of [`VARIANTS`].
+    pub variant: String,
+    /// Hidden widths of the encoder; the decoder mirrors them.
+    pub hidden: Vec<usize>,
+    pub latent_dim: usize,
+    /// Between hidden layers.
+    pub activation: Activation,
+    /// On the code (the seed's AE has `relu`; a VAE or AAE needs `none`).
+    pub code_activation: Activation,
+    pub init: Init,
+    /// The variant's own keys, checked by its config type.
+    #[serde(flatten)]
+    pub params: BTreeMap<String, serde_yaml::Value>,
+}
+
+/// The keys every variant has, for "did you mean" hints.
+pub const COMMON_KEYS: &[&str] = &[
+    "variant",
+    "hidden",
+    "latent_dim",
+    "activation",
+    "code_activation",
+    "init",
+];
+
+/// Deserialises one key of `model:`, naming it in the error.
+fn take<T: DeserializeOwned>(
+    map: &mut serde_yaml::Mapping,
+    key: &str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match map.remove(key) {
+        None => Ok(default),
+        Some(v) => serde_yaml::from_value(v)
+            .map_err(|e| ConfigError::new(format!("model.{key}"), e.to_string())),
+    }
+}
+
+impl ModelConfig {
+    /// Reads `model:`: the shared keys by name (each error names its key), the rest kept for
+    /// the variant.
+    pub fn from_value(value: serde_yaml::Value) -> Result<Self, ConfigError> {
+        let serde_yaml::Value::Mapping(mut map) = value else {
+            return Err(ConfigError::new(
+                "model",
+                "must be a mapping with at least `variant`",
+            ));
+        };
+        let variant: Option<String> = take(&mut map, "variant", None)?;
+        let variant = variant.ok_or_else(|| {
+            ConfigError::new(
+                "model.variant",
+                format!("missing; allowed: {}", variant_names().join(", ")),
+            )
+        })?;
+        let cfg = Self {
+            variant,
+            hidden: take(&mut map, "hidden", vec![256, 64])?,
+            latent_dim: take(&mut map, "latent_dim", 20)?,
+            activation: take(&mut map, "activation", Activation::Relu)?,
+            code_activation: take(&mut map, "code_activation", Activation::None)?,
+            init: take(&mut map, "init", Init::Pytorch)?,
+            params: map
+                .into_iter()
+                .map(|(k, v)| match k {
+                    serde_yaml::Value::String(k) => Ok((k, v)),
+                    other => Err(ConfigError::new(
+                        "model",
+                        format!("key {other:?} is not a string"),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        ae_core::error::ensure(cfg.latent_dim > 0, "model.latent_dim", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ae_core::error::ensure(cfg.hidden.iter().all(|&h| h > 0), "model.hidden", || {
+            format!(
+                "{:?} is not allowed: every width must be at least 1",
+                cfg.hidden
+            )
+        })?;
+        Ok(cfg)
+    }
+}
+
+fn variant_names() -> Vec<&'static str> {
+    VARIANTS.iter().map(|(n, _)| *n).collect()
+}
+
+/// What building a model needs besides its config.
+pub struct BuildContext<'a> {
+    pub device: &'a Device,
+    /// Pixels per image.
+    pub input_dim: usize,
+    pub optimizer: &'a OptimizerConfig,
+    pub streams: Streams,
+}
+
+/// A variant's own config type: deserialised from the `model:` keys it owns, then validated.
+pub trait VariantConfig: Serialize + DeserializeOwned + 'static {
+    fn validate(&self, model: &ModelConfig) -> Result<(), ConfigError>;
+    fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>>;
+}
+
+/// A parsed, validated variant: its resolved keys and how to build it.
+pub trait Spec {
+    /// The variant's keys with defaults filled in, for the resolved config.
+    fn resolved(&self) -> serde_yaml::Value;
+    fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>>;
+}
+
+impl<C: VariantConfig> Spec for C {
+    fn resolved(&self) -> serde_yaml::Value {
+        serde_yaml::to_value(self).expect("variant configs serialise")
+    }
+    fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>> {
+        VariantConfig::build(self, model, ctx)
+    }
+}
+
+type Parser = fn(&ModelConfig) -> Result<Box<dyn Spec>, ConfigError>;
+
+/// Every variant: its name in `model.variant` and its config type.
+pub const VARIANTS: &[(&str, Parser)] = &[
+    ("plain", parse_as::<plain::PlainConfig>),
+    ("denoising", parse_as::<denoising::DenoisingConfig>),
+    ("dropout", parse_as::<dropout::DropoutConfig>),
+    ("adversarial", parse_as::<adversarial::AdversarialConfig>),
+    ("vae", parse_as::<vae::VaeConfig>),
+];
+
+fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
+    let map: serde_yaml::Mapping = model
+        .params
+        .iter()
+        .map(|(k, v)| (k.clone().into(), v.clone()))
+        .collect();
+    let cfg: C =
+        serde_path_to_error::deserialize(serde_yaml::Value::Mapping(map)).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." {
+                "model".to_string()
+            } else {
+                format!("model.{path}")
+            };
+            ConfigError::new(key, e.into_inner().to_string())
+        })?;
+    cfg.validate(model)?;
+    Ok(Box::new(cfg))
+}
+
+/// Checks the keys of `model`'s variant.
+pub fn parse(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
+    match VARIANTS.iter().find(|(name, _)| *name == model.variant) {
+        Some((_, parser)) => parser(model),
+        None => Err(ConfigError::new(
+            "model.variant",
+            format!(
+                "`{}` is not a variant; allowed: {}",
+                model.variant,
+                variant_names().join(", ")
+            ),
+        )),
+    }
+}

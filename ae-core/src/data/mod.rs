@@ -1,0 +1,342 @@
+//! Datasets in the MNIST layout, loaded once onto the device, split into train, validation and
+//! test, and batched by indexing a shuffled permutation (no per-sample work in the loop).
+
+pub mod idx;
+pub mod source;
+
+use crate::error::{ensure, ConfigError};
+use crate::rng::{Purpose, Rng, Streams};
+use crate::UserError;
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The seed that binarises the validation and test sets once, the same for every run, so that
+/// runs with different seeds are evaluated on the same binary images.
+pub const EVAL_BINARIZE_SEED: u64 = 0xB1_4A_12_E5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Mnist,
+    FashionMnist,
+    /// Any folder of IDX files named like MNIST's (needs `root`).
+    Idx,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binarize {
+    /// Grey levels in [0, 1].
+    None,
+    /// A fresh Bernoulli draw of every training batch; evaluation sets drawn once.
+    Dynamic,
+    /// Every set drawn once.
+    Fixed,
+}
+
+/// The `data:` section of an experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    pub dataset: DatasetName,
+    /// A folder with the four files; otherwise `AE_DATA_DIR`, `data/<dataset>`, the cache.
+    pub root: Option<PathBuf>,
+    /// Base address to download missing files from (default: the dataset's public mirror).
+    pub mirror: Option<String>,
+    pub binarize: Binarize,
+    /// Images held out from the end of the training set for per-epoch validation (0: none).
+    pub val_size: usize,
+    /// Train on the first N training images only.
+    pub train_limit: Option<usize>,
+    /// Evaluate on the first N test images only.
+    pub test_limit: Option<usize>,
+    /// Keep only these labels (e.g. one digit, for one-class experiments).
+    pub classes: Option<Vec<u8>>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: DatasetName::Mnist,
+            root: None,
+            mirror: None,
+            binarize: Binarize::None,
+            val_size: 5000,
+            train_limit: None,
+            test_limit: None,
+            classes: None,
+        }
+    }
+}
+
+impl DataConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ensure(
+            self.dataset != DatasetName::Idx || self.root.is_some(),
+            "data.root",
+            || {
+                "dataset `idx` needs data.root: a folder with train-images-idx3-ubyte[.gz] and the three other files".into()
+            },
+        )?;
+        ensure(self.train_limit != Some(0), "data.train_limit", || {
+            "must be at least 1 (or absent for all)".into()
+        })?;
+        ensure(self.test_limit != Some(0), "data.test_limit", || {
+            "must be at least 1 (or absent for all)".into()
+        })?;
+        if let Some(c) = &self.classes {
+            ensure(!c.is_empty(), "data.classes", || {
+                "must list at least one label".into()
+            })?;
+        }
+        Ok(())
+    }
+
+    fn source(&self) -> source::Source {
+        match self.dataset {
+            DatasetName::Mnist => source::MNIST,
+            DatasetName::FashionMnist => source::FASHION_MNIST,
+            DatasetName::Idx => source::IDX,
+        }
+    }
+}
+
+/// Images (one row of pixels in [0, 1] each) and their labels, on the device.
+#[derive(Debug, Clone)]
+pub struct Split {
+    pub images: Tensor,
+    pub labels: Tensor,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.images.dim(0).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` images (all if fewer).
+    pub fn head(&self, n: usize) -> Result<Split> {
+        let n = n.min(self.len());
+        Ok(Split {
+            images: self.images.narrow(0, 0, n)?,
+            labels: self.labels.narrow(0, 0, n)?,
+        })
+    }
+}
+
+/// Train, validation and test splits of one dataset.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub train: Split,
+    pub val: Option<Split>,
+    pub test: Split,
+    /// (channels, height, width) of one image.
+    pub image_shape: (usize, usize, usize),
+    /// Where the files were read from.
+    pub dir: PathBuf,
+    pub binarize: Binarize,
+}
+
+/// Pixels as f32 in [0, 1], labels as u32, from the two IDX files of one split.
+fn decode(
+    images: &[u8],
+    labels: &[u8],
+    name: &str,
+) -> Result<(Vec<f32>, Vec<u32>, usize, (usize, usize, usize))> {
+    let bad = |e: anyhow::Error| UserError(format!("{name}: {e}"));
+    let im = idx::parse(images).map_err(bad)?;
+    let lb = idx::parse(labels).map_err(bad)?;
+    let (n, shape) = match im.dims[..] {
+        [n, h, w] => (n, (1, h, w)),
+        [n, c, h, w] => (n, (c, h, w)),
+        _ => {
+            return Err(UserError(format!(
+                "{name}: images of rank {} (expected 3 or 4)",
+                im.dims.len()
+            ))
+            .into())
+        }
+    };
+    if lb.dims != [n] {
+        return Err(UserError(format!(
+            "{name}: {n} images but labels of shape {:?}",
+            lb.dims
+        ))
+        .into());
+    }
+    let px = im.data.iter().map(|&b| b as f32 / 255.0).collect();
+    Ok((px, lb.data.iter().map(|&l| l as u32).collect(), n, shape))
+}
+
+/// Keeps the rows whose label is in `classes`.
+fn filter(
+    px: Vec<f32>,
+    labels: Vec<u32>,
+    d: usize,
+    classes: Option<&[u8]>,
+) -> (Vec<f32>, Vec<u32>) {
+    let Some(classes) = classes else {
+        return (px, labels);
+    };
+    let keep: Vec<usize> = (0..labels.len())
+        .filter(|&i| classes.contains(&(labels[i] as u8)))
+        .collect();
+    let px = keep
+        .iter()
+        .flat_map(|&i| px[i * d..(i + 1) * d].iter().copied())
+        .collect();
+    (px, keep.iter().map(|&i| labels[i]).collect())
+}
+
+fn to_split(
+    px: &[f32],
+    labels: &[u32],
+    d: usize,
+    range: std::ops::Range<usize>,
+    dev: &Device,
+) -> Result<Split> {
+    let n = range.len();
+    Ok(Split {
+        images: Tensor::from_slice(&px[range.start * d..range.end * d], (n, d), dev)?,
+        labels: Tensor::from_slice(&labels[range], n, dev)?,
+    })
+}
+
+impl Dataset {
+    /// Locates, verifies and loads the dataset onto `dev`, binarising as configured.
+    pub fn load(cfg: &DataConfig, dev: &Device, streams: &Streams) -> Result<Dataset> {
+        let src = cfg.source();
+        let dir = source::locate(&src, cfg.root.as_deref(), cfg.mirror.as_deref())?;
+        let [tri, trl, tei, tel] = source::read_all(&src, &dir)?;
+        let (px, labels, _, shape) = decode(&tri, &trl, "training set")?;
+        let d = shape.0 * shape.1 * shape.2;
+        let classes = cfg.classes.as_deref();
+        let (px, labels) = filter(px, labels, d, classes);
+        let n = labels.len();
+        if cfg.val_size >= n {
+            return Err(UserError(format!(
+                "data.val_size {} leaves no training images ({n} available)",
+                cfg.val_size
+            ))
+            .into());
+        }
+        let n_train = (n - cfg.val_size).min(cfg.train_limit.unwrap_or(usize::MAX));
+        let train = to_split(&px, &labels, d, 0..n_train, dev)?;
+        let val = (cfg.val_size > 0)
+            .then(|| to_split(&px, &labels, d, n - cfg.val_size..n, dev))
+            .transpose()?;
+
+        let (tpx, tlabels, _, tshape) = decode(&tei, &tel, "test set")?;
+        if tshape != shape {
+            return Err(UserError(format!(
+                "test images are {tshape:?}, training images {shape:?}"
+            ))
+            .into());
+        }
+        let (tpx, tlabels) = filter(tpx, tlabels, d, classes);
+        let n_test = tlabels.len().min(cfg.test_limit.unwrap_or(usize::MAX));
+        if n_test == 0 {
+            return Err(UserError("no test images left after data.classes".into()).into());
+        }
+        let test = to_split(&tpx, &tlabels, d, 0..n_test, dev)?;
+
+        let mut ds = Dataset {
+            train,
+            val,
+            test,
+            image_shape: shape,
+            dir,
+            binarize: cfg.binarize,
+        };
+        if cfg.binarize != Binarize::None {
+            let mut eval_rng = Streams::new(EVAL_BINARIZE_SEED).stream(Purpose::Binarize, 0);
+            ds.test.images = eval_rng.binarize(&ds.test.images)?;
+            if let Some(v) = &mut ds.val {
+                v.images = eval_rng.binarize(&v.images)?;
+            }
+        }
+        if cfg.binarize == Binarize::Fixed {
+            ds.train.images = streams
+                .stream(Purpose::Binarize, u64::from(u32::MAX))
+                .binarize(&ds.train.images)?;
+        }
+        Ok(ds)
+    }
+
+    /// Pixels per image.
+    pub fn dim(&self) -> usize {
+        self.image_shape.0 * self.image_shape.1 * self.image_shape.2
+    }
+}
+
+/// One epoch's training batches: a permutation of the training set cut into batches (the
+/// last one may be smaller), each gathered on the device and binarised if dynamic.
+pub struct Batches<'a> {
+    images: &'a Tensor,
+    perm: Tensor,
+    batch_size: usize,
+    pos: usize,
+    binarize: Option<Rng>,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(ds: &'a Dataset, batch_size: usize, streams: &Streams, epoch: u64) -> Result<Self> {
+        let n = ds.train.len();
+        let perm = streams
+            .stream(Purpose::Shuffle, epoch)
+            .permutation(n, ds.train.images.device())?;
+        let binarize =
+            (ds.binarize == Binarize::Dynamic).then(|| streams.stream(Purpose::Binarize, epoch));
+        Ok(Self {
+            images: &ds.train.images,
+            perm,
+            batch_size,
+            pos: 0,
+            binarize,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.perm.dim(0).unwrap_or(0).div_ceil(self.batch_size)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Iterator for Batches<'_> {
+    type Item = Result<Tensor>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let n = self.perm.dim(0).ok()?;
+        if self.pos >= n {
+            return None;
+        }
+        let len = self.batch_size.min(n - self.pos);
+        let batch = (|| -> Result<Tensor> {
+            let idx = self.perm.narrow(0, self.pos, len)?;
+            let x = self.images.index_select(&idx, 0)?;
+            Ok(match &mut self.binarize {
+                Some(rng) => rng.binarize(&x)?,
+                None => x,
+            })
+        })();
+        self.pos += len;
+        Some(batch)
+    }
+}
+
+/// Consecutive chunks of an evaluation set, in a fixed order.
+pub fn chunks(images: &Tensor, size: usize) -> Result<Vec<Tensor>> {
+    let n = images.dim(0)?;
+    (0..n)
+        .step_by(size.max(1))
+        .map(|s| Ok(images.narrow(0, s, size.min(n - s))?))
+        .collect()
+}

@@ -1,0 +1,242 @@
+//! Where a dataset's four files come from: a folder the user names, `AE_DATA_DIR`, the
+//! repository's `data/<dataset>`, Debian's dataset package, or a download into a cache
+//! folder; every file is checked against its md5 before it is used.
+
+use crate::UserError;
+use anyhow::{Context, Result};
+use md5::{Digest, Md5};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// One of the four files: its base name and the md5 of its .gz form (None: not checked).
+#[derive(Debug, Clone, Copy)]
+pub struct FileSpec {
+    pub name: &'static str,
+    pub gz_md5: Option<&'static str>,
+}
+
+/// A dataset in the MNIST layout.
+#[derive(Debug, Clone, Copy)]
+pub struct Source {
+    pub name: &'static str,
+    pub default_mirror: Option<&'static str>,
+    /// A folder a system package installs the files in.
+    pub system_dir: Option<&'static str>,
+    pub files: [FileSpec; 4],
+}
+
+const fn spec(name: &'static str, gz_md5: Option<&'static str>) -> FileSpec {
+    FileSpec { name, gz_md5 }
+}
+
+pub const MNIST: Source = Source {
+    name: "mnist",
+    default_mirror: Some("https://ossci-datasets.s3.amazonaws.com/mnist/"),
+    system_dir: None,
+    files: [
+        spec(
+            "train-images-idx3-ubyte",
+            Some("f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+        ),
+        spec(
+            "train-labels-idx1-ubyte",
+            Some("d53e105ee54ea40749a09fcbcd1e9432"),
+        ),
+        spec(
+            "t10k-images-idx3-ubyte",
+            Some("9fb629c4189551a2d022fa330f9573f3"),
+        ),
+        spec(
+            "t10k-labels-idx1-ubyte",
+            Some("ec29112dd5afa0611ce80d1b7f02629c"),
+        ),
+    ],
+};
+
+pub const FASHION_MNIST: Source = Source {
+    name: "fashion-mnist",
+    default_mirror: Some("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+    system_dir: Some("/usr/share/datasets/fashion-mnist"),
+    files: [
+        spec(
+            "train-images-idx3-ubyte",
+            Some("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+        ),
+        spec(
+            "train-labels-idx1-ubyte",
+            Some("25c81989df183df01b3e8a0aad5dffbe"),
+        ),
+        spec(
+            "t10k-images-idx3-ubyte",
+            Some("bef4ecab320f06d8554ea6380940ec79"),
+        ),
+        spec(
+            "t10k-labels-idx1-ubyte",
+            Some("bb300cfdad3c16e7a12a480ee83cd310"),
+        ),
+    ],
+};
+
+/// A user's own IDX files: same names, no checksums.
+pub const IDX: Source = Source {
+    name: "idx",
+    default_mirror: None,
+    system_dir: None,
+    files: [
+        spec("train-images-idx3-ubyte", None),
+        spec("train-labels-idx1-ubyte", None),
+        spec("t10k-images-idx3-ubyte", None),
+        spec("t10k-labels-idx1-ubyte", None),
+    ],
+};
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The folders searched, in order, when `root` is not given.
+pub fn search_dirs(src: &Source) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("AE_DATA_DIR") {
+        let d = PathBuf::from(d);
+        dirs.push(d.join(src.name));
+        dirs.push(d);
+    }
+    dirs.push(PathBuf::from("data").join(src.name));
+    // The repository this binary was built from, for `cargo install`ed binaries.
+    dirs.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../data")
+            .join(src.name),
+    );
+    if let Some(d) = src.system_dir {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(cache_dir(src));
+    dirs
+}
+
+/// `$XDG_CACHE_HOME/aelab/<dataset>` or `~/.cache/aelab/<dataset>`: where downloads go.
+pub fn cache_dir(src: &Source) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from(".cache"));
+    base.join("aelab").join(src.name)
+}
+
+/// Reads one file, gzipped or not, verifying its checksum; returns the unpacked bytes.
+pub fn read_checked(path: &Path, file: &FileSpec) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let gz = path.extension().is_some_and(|e| e == "gz");
+    if let (true, Some(want)) = (gz, file.gz_md5) {
+        let got = md5_hex(&raw);
+        if got != want {
+            return Err(UserError(format!(
+                "{} is corrupt or truncated: md5 {got}, expected {want} (delete it, or copy it again)",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    if !gz {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| UserError(format!("{} is not a valid gzip file: {e}", path.display())))?;
+    Ok(out)
+}
+
+/// Finds `file` (as `.gz` or unpacked) in a folder.
+fn find_in(dir: &Path, file: &FileSpec) -> Option<PathBuf> {
+    [format!("{}.gz", file.name), file.name.to_string()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.is_file())
+}
+
+/// Resolves the folder that holds all four files. With `root`, only there; otherwise the search
+/// path, and at last a download from `mirror` (or the dataset's default) into the cache folder.
+pub fn locate(src: &Source, root: Option<&Path>, mirror: Option<&str>) -> Result<PathBuf> {
+    let complete = |d: &Path| src.files.iter().all(|f| find_in(d, f).is_some());
+    if let Some(root) = root {
+        if complete(root) {
+            return Ok(root.to_path_buf());
+        }
+        let missing: Vec<_> = src
+            .files
+            .iter()
+            .filter(|f| find_in(root, f).is_none())
+            .map(|f| f.name)
+            .collect();
+        return Err(UserError(format!(
+            "data.root {} lacks {} (as .gz or unpacked)",
+            root.display(),
+            missing.join(", ")
+        ))
+        .into());
+    }
+    if let Some(d) = search_dirs(src).into_iter().find(|d| complete(d)) {
+        return Ok(d);
+    }
+    let Some(mirror) = mirror.or(src.default_mirror) else {
+        return Err(UserError(format!(
+            "dataset `{}` needs data.root: a folder with the four IDX files",
+            src.name
+        ))
+        .into());
+    };
+    let dir = cache_dir(src);
+    download(src, mirror, &dir)?;
+    Ok(dir)
+}
+
+/// Downloads the missing `.gz` files into `dir`, each checked before it is renamed into place.
+pub fn download(src: &Source, mirror: &str, dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in &src.files {
+        if find_in(dir, file).is_some() {
+            continue;
+        }
+        let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
+        tracing::info!("downloading {url}");
+        let mut body = Vec::new();
+        ureq::get(&url)
+            .call()
+            .map_err(|e| UserError(format!("downloading {url}: {e} (set data.root or AE_DATA_DIR to a folder with the files)")))?
+            .into_reader()
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {url}"))?;
+        if let Some(want) = file.gz_md5 {
+            let got = md5_hex(&body);
+            if got != want {
+                return Err(UserError(format!("{url}: md5 {got}, expected {want}")).into());
+            }
+        }
+        let dest = dir.join(format!("{}.gz", file.name));
+        let tmp = dest.with_extension("gz.part");
+        std::fs::write(&tmp, &body).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &dest)?;
+    }
+    Ok(())
+}
+
+/// Reads a dataset's four files from `dir`.
+pub fn read_all(src: &Source, dir: &Path) -> Result<[Vec<u8>; 4]> {
+    let read = |f: &FileSpec| -> Result<Vec<u8>> {
+        let path = find_in(dir, f)
+            .ok_or_else(|| UserError(format!("{} not found in {}", f.name, dir.display())))?;
+        read_checked(&path, f)
+    };
+    Ok([
+        read(&src.files[0])?,
+        read(&src.files[1])?,
+        read(&src.files[2])?,
+        read(&src.files[3])?,
+    ])
+}

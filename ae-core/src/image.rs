@@ -1,0 +1,75 @@
+//! Grids of grey images as PNG: the seed's visdom windows, as files.
+
+use anyhow::{ensure, Context, Result};
+use candle_core::Tensor;
+use std::path::Path;
+
+/// Writes `rows` (each [n, h*w] with values in [0, 1]) as a grid: one row of images per
+/// tensor, with a 2-pixel gap, scaled up `scale` times.
+pub fn write_grid(
+    path: &Path,
+    rows: &[Tensor],
+    (h, w): (usize, usize),
+    scale: usize,
+) -> Result<()> {
+    ensure!(!rows.is_empty(), "no images to draw");
+    let cols = rows[0].dim(0)?;
+    let gap = 2;
+    let (cell_h, cell_w) = (h * scale + gap, w * scale + gap);
+    let (width, height) = (cols * cell_w + gap, rows.len() * cell_h + gap);
+    let mut px = vec![255u8; width * height];
+    for (r, t) in rows.iter().enumerate() {
+        let imgs = t.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
+        for (c, img) in imgs.iter().enumerate().take(cols) {
+            ensure!(
+                img.len() == h * w,
+                "image of {} pixels, expected {}x{}",
+                img.len(),
+                h,
+                w
+            );
+            for y in 0..h * scale {
+                for x in 0..w * scale {
+                    let v = img[(y / scale) * w + x / scale];
+                    let (py, pxx) = (gap + r * cell_h + y, gap + c * cell_w + x);
+                    px[py * width + pxx] = (v * 255.0).round() as u8;
+                }
+            }
+        }
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()?.write_image_data(&px)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn writes_a_decodable_png_of_the_right_size() -> Result<()> {
+        let dir = std::env::temp_dir().join(format!("ae-core-grid-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("g.png");
+        let a = Tensor::new(
+            &[[0f32, 1., 1., 0.], [1., 1., 1., 1.], [0., 0., 0., 0.]],
+            &Device::Cpu,
+        )?;
+        write_grid(&path, &[a.clone(), a], (2, 2), 1)?;
+        let dec = png::Decoder::new(std::fs::File::open(&path)?);
+        let mut reader = dec.read_info()?;
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf)?;
+        assert_eq!((info.width, info.height), (3 * 4 + 2, 2 * 4 + 2));
+        // Top-left pixel of the first image is 0 (black), its neighbour 255.
+        assert_eq!(buf[2 * info.width as usize + 2], 0);
+        assert_eq!(buf[2 * info.width as usize + 3], 255);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+}

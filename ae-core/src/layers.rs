@@ -1,0 +1,208 @@
+//! MLP encoders, decoders and discriminators on candle-nn's `VarBuilder`, with PyTorch's
+//! default initialisation drawn from the run's own seeded stream.
+
+use crate::rng::Rng;
+use candle_core::{Result, Tensor};
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    /// Slope 0.2, as in most GAN discriminators.
+    LeakyRelu,
+    /// No non-linearity (a linear code).
+    None,
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Relu => x.relu(),
+            Self::Tanh => x.tanh(),
+            Self::LeakyRelu => candle_nn::ops::leaky_relu(x, 0.2),
+            Self::None => Ok(x.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// `torch.nn.Linear`'s default: weight and bias uniform in +-1/sqrt(fan_in).
+    Pytorch,
+    /// Glorot uniform weights, zero biases.
+    XavierUniform,
+}
+
+/// A stack of linear layers with an activation between them; `last` is the activation after
+/// the final layer (the seed's encoder has a ReLU on its code, a decoder emits logits).
+#[derive(Debug, Clone)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    activation: Activation,
+    last: Activation,
+}
+
+impl Mlp {
+    /// Layers `{prefix}.0`, `{prefix}.1`, ... with widths `dims[0] -> dims[1] -> ...`.
+    pub fn new(
+        vb: VarBuilder,
+        dims: &[usize],
+        activation: Activation,
+        last: Activation,
+    ) -> Result<Self> {
+        let layers = dims
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| candle_nn::linear(w[0], w[1], vb.pp(i.to_string())))
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            layers,
+            activation,
+            last,
+        })
+    }
+
+    /// The forward pass with `hidden(x)` applied to each hidden activation (dropout, say).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        mut hidden: impl FnMut(Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let mut h = x.clone();
+        let n = self.layers.len();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h)?;
+            h = if i + 1 == n {
+                self.last.apply(&h)?
+            } else {
+                hidden(self.activation.apply(&h)?)?
+            };
+        }
+        Ok(h)
+    }
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, Ok)
+    }
+}
+
+/// Inverted dropout: zeroes each element with probability `p` and scales the rest by 1/(1-p),
+/// with the mask drawn from the run's stream.
+pub fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
+    if p <= 0.0 {
+        return Ok(x.clone());
+    }
+    let keep = rng.bernoulli(x.shape(), 1.0 - p, x.device())?;
+    x * (keep * (1.0 / (1.0 - p as f64)))?
+}
+
+/// Re-draws every variable of `varmap` from `rng`, in the order of their sorted names (the
+/// map is a HashMap), so that a seed gives the same weights on every run and device.
+pub fn initialize(varmap: &VarMap, rng: &mut Rng, init: Init) -> Result<()> {
+    let vars = varmap.data().lock().expect("varmap lock");
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let var = &vars[name];
+        let dims = var.dims().to_vec();
+        // A bias takes its bound from its layer's weight: [out, in].
+        let weight_dims = match name.strip_suffix(".bias") {
+            Some(stem) => vars
+                .get(&format!("{stem}.weight"))
+                .map(|w| w.dims().to_vec())
+                .unwrap_or(dims.clone()),
+            None => dims.clone(),
+        };
+        let (fan_out, fan_in) = match weight_dims[..] {
+            [o, i] => (o, i),
+            [o] => (o, o),
+            _ => (weight_dims[0], weight_dims[1..].iter().product()),
+        };
+        let is_bias = name.ends_with(".bias");
+        let t = match init {
+            Init::Pytorch => {
+                let b = 1.0 / (fan_in as f32).sqrt();
+                rng.uniform(dims.as_slice(), -b, b, var.device())?
+            }
+            Init::XavierUniform if is_bias => {
+                Tensor::zeros(dims.as_slice(), var.dtype(), var.device())?
+            }
+            Init::XavierUniform => {
+                let b = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                rng.uniform(dims.as_slice(), -b, b, var.device())?
+            }
+        };
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Purpose, Streams};
+    use candle_core::{DType, Device};
+
+    fn build(seed: u64) -> Result<(VarMap, Mlp)> {
+        let vm = VarMap::new();
+        let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+        let mlp = Mlp::new(vb.pp("enc"), &[8, 5, 3], Activation::Relu, Activation::None)?;
+        initialize(
+            &vm,
+            &mut Streams::new(seed).stream(Purpose::Init, 0),
+            Init::Pytorch,
+        )?;
+        Ok((vm, mlp))
+    }
+
+    #[test]
+    fn pytorch_init_is_seeded_and_bounded() -> Result<()> {
+        let (a, _) = build(1)?;
+        let (b, _) = build(1)?;
+        let w = |vm: &VarMap, n: &str| {
+            vm.data().lock().unwrap()[n]
+                .as_tensor()
+                .flatten_all()?
+                .to_vec1::<f32>()
+        };
+        assert_eq!(w(&a, "enc.0.weight")?, w(&b, "enc.0.weight")?);
+        let bound = 1.0 / 8f32.sqrt();
+        let w0 = w(&a, "enc.0.weight")?;
+        assert!(w0.iter().all(|v| v.abs() <= bound));
+        assert!(w0.iter().any(|v| v.abs() > 0.5 * bound));
+        let b1 = w(&a, "enc.1.bias")?;
+        assert!(b1.iter().all(|v| v.abs() <= 1.0 / 5f32.sqrt()));
+        Ok(())
+    }
+
+    #[test]
+    fn forward_matches_a_hand_computation() -> Result<()> {
+        let (vm, mlp) = build(2)?;
+        let x = Tensor::new(&[[1f32, -2., 0.5, 0., 3., -1., 2., 1.]], &Device::Cpu)?;
+        let get = |n: &str| vm.data().lock().unwrap()[n].as_tensor().clone();
+        let (w0, b0, w1, b1) = (
+            get("enc.0.weight").to_vec2::<f32>()?,
+            get("enc.0.bias").to_vec1::<f32>()?,
+            get("enc.1.weight").to_vec2::<f32>()?,
+            get("enc.1.bias").to_vec1::<f32>()?,
+        );
+        let xv = x.to_vec2::<f32>()?[0].clone();
+        let h: Vec<f32> = (0..5)
+            .map(|o| (b0[o] + (0..8).map(|i| w0[o][i] * xv[i]).sum::<f32>()).max(0.0))
+            .collect();
+        let y: Vec<f32> = (0..3)
+            .map(|o| b1[o] + (0..5).map(|i| w1[o][i] * h[i]).sum::<f32>())
+            .collect();
+        let got = mlp.forward(&x)?.to_vec2::<f32>()?[0].clone();
+        for (g, w) in got.iter().zip(&y) {
+            assert!((g - w).abs() < 1e-5, "{got:?} vs {y:?}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,305 @@
+//! Experiment files: YAML -> overrides -> typed, validated config; every error names the file,
+//! the line and the key, and says what is allowed.
+
+use crate::locate::{key_lines, line_of};
+use ae_core::data::DataConfig;
+use ae_core::error::ensure;
+use ae_core::optim::OptimizerConfig;
+use ae_core::{ConfigError, UserError};
+use ae_variants::{ModelConfig, Spec};
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+use std::path::Path;
+
+/// `train:`: how long, how, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub seed: u64,
+    /// auto | cpu | cuda | cuda:N
+    pub device: String,
+    /// CPU threads for candle's matmuls (0: all cores). One is fastest for small MLPs on 2 cores.
+    pub threads: usize,
+    /// Images per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Also evaluate the test set after every epoch (`test_*` columns); otherwise only at the end.
+    pub test_each_epoch: bool,
+    /// Steps between progress-bar updates (each reads the running loss back from the device).
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 32,
+            optimizer: OptimizerConfig::default(),
+            seed: 0,
+            device: "auto".into(),
+            threads: 1,
+            eval_batch_size: 1000,
+            test_each_epoch: false,
+            log_every: 100,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        ensure(self.epochs >= 1, "train.epochs", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ensure(self.batch_size >= 1, "train.batch_size", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ensure(self.eval_batch_size >= 1, "train.eval_batch_size", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ensure(self.log_every >= 1, "train.log_every", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ensure(
+            ae_core::device::is_valid_spec(&self.device),
+            "train.device",
+            || {
+                format!(
+                    "`{}` is not allowed: auto, cpu, cuda or cuda:N",
+                    self.device
+                )
+            },
+        )?;
+        self.optimizer.validate("train.optimizer")
+    }
+}
+
+/// The file as written, before the model section is handed to its variant.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: Option<String>,
+    #[serde(default)]
+    data: DataConfig,
+    model: Value,
+    #[serde(default)]
+    train: TrainConfig,
+    /// Written by ae-runner into a run's config.yaml; ignored on input.
+    #[serde(default)]
+    #[allow(dead_code)]
+    provenance: Option<Value>,
+}
+
+const TOP_KEYS: &[&str] = &["name", "data", "model", "train", "provenance"];
+
+/// A validated experiment.
+pub struct Experiment {
+    pub name: String,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub spec: Box<dyn Spec>,
+}
+
+impl Experiment {
+    /// The fully resolved config, every default filled in.
+    pub fn resolved(&self) -> Value {
+        let mut model = match serde_yaml::to_value(&self.model).expect("model config serialises") {
+            Value::Mapping(m) => m,
+            _ => unreachable!("a struct serialises to a mapping"),
+        };
+        if let Value::Mapping(own) = self.spec.resolved() {
+            model.extend(own);
+        }
+        let mut top = Mapping::new();
+        top.insert("name".into(), self.name.clone().into());
+        top.insert(
+            "data".into(),
+            serde_yaml::to_value(&self.data).expect("data config serialises"),
+        );
+        top.insert("model".into(), Value::Mapping(model));
+        top.insert(
+            "train".into(),
+            serde_yaml::to_value(&self.train).expect("train config serialises"),
+        );
+        Value::Mapping(top)
+    }
+}
+
+/// Sets `a.b.c` in a mapping, creating the mappings on the way.
+fn set_dotted(root: &mut Value, key: &str, value: Value) -> Result<(), String> {
+    let mut node = root;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err(format!("`{key}` is not a dotted key"));
+        }
+        let Value::Mapping(map) = node else {
+            return Err(format!("`{}` is not a mapping", parts[..i].join(".")));
+        };
+        if i + 1 == parts.len() {
+            map.insert((*part).into(), value);
+            return Ok(());
+        }
+        node = map
+            .entry((*part).into())
+            .or_insert_with(|| Value::Mapping(Mapping::new()));
+    }
+    Ok(())
+}
+
+/// Parses `key=value` (the value as YAML: `2`, `0.5`, `[1, 2]`, `vae`).
+pub fn parse_set(s: &str) -> Result<(String, Value), UserError> {
+    let (k, v) = s.split_once('=').ok_or_else(|| {
+        UserError(format!(
+            "--set {s}: expected key=value, e.g. --set train.epochs=2"
+        ))
+    })?;
+    let value = serde_yaml::from_str(v)
+        .map_err(|e| UserError(format!("--set {s}: value is not valid YAML: {e}")))?;
+    Ok((k.trim().to_string(), value))
+}
+
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
+fn did_you_mean(message: &str, extra: &[&str]) -> String {
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message.to_string();
+    };
+    let words: Vec<&str> = rest.split('`').step_by(2).collect();
+    let (unknown, mut allowed) = (words[0], words[1..].to_vec());
+    for k in extra {
+        if !allowed.contains(k) {
+            allowed.push(k);
+        }
+    }
+    let best = allowed
+        .iter()
+        .map(|a| (strsim::damerau_levenshtein(unknown, a), *a))
+        .filter(|(d, a)| *d <= 2 + a.len() / 6)
+        .min();
+    let hint = best
+        .map(|(_, a)| format!(" (did you mean `{a}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown key `{unknown}`{hint}; allowed: {}",
+        allowed.join(", ")
+    )
+}
+
+/// Where a config error came from, for its message.
+struct Origin<'a> {
+    file: &'a Path,
+    text: &'a str,
+    sets: &'a [(String, Value)],
+}
+
+impl Origin<'_> {
+    fn error(&self, e: ConfigError) -> UserError {
+        let mut message = e.message.clone();
+        if message.starts_with("unknown field") {
+            let extra: &[&str] = if e.key.starts_with("model") {
+                ae_variants::COMMON_KEYS
+            } else if e.key.contains('.') {
+                &[]
+            } else {
+                TOP_KEYS
+            };
+            message = did_you_mean(&message, extra);
+        }
+        if let Some((k, v)) = self
+            .sets
+            .iter()
+            .find(|(k, _)| e.key == *k || e.key.starts_with(&format!("{k}.")))
+        {
+            let v = serde_yaml::to_string(v).unwrap_or_default();
+            return UserError(format!("--set {k}={}: {}: {message}", v.trim(), e.key));
+        }
+        let lines = key_lines(self.text);
+        match line_of(&lines, &e.key) {
+            Some(l) => UserError(format!("{}:{l}: {}: {message}", self.file.display(), e.key)),
+            None => UserError(format!("{}: {}: {message}", self.file.display(), e.key)),
+        }
+    }
+}
+
+/// Reads, overrides and validates an experiment file. Any error is the user's: it names the
+/// file, the line and the key.
+pub fn load(path: &Path, sets: &[(String, Value)]) -> Result<Experiment, UserError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| UserError(format!("{}: cannot read: {e}", path.display())))?;
+    let mut value: Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
+        Some(l) => UserError(format!(
+            "{}:{}:{}: YAML syntax error: {e}",
+            path.display(),
+            l.line(),
+            l.column()
+        )),
+        None => UserError(format!("{}: YAML syntax error: {e}", path.display())),
+    })?;
+    if !value.is_mapping() {
+        return Err(UserError(format!(
+            "{}: must be a mapping with at least `model: {{variant: ...}}`",
+            path.display()
+        )));
+    }
+    for (k, v) in sets {
+        set_dotted(&mut value, k, v.clone()).map_err(|m| UserError(format!("--set {k}: {m}")))?;
+    }
+    let origin = Origin {
+        file: path,
+        text: &text,
+        sets,
+    };
+    let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
+        let key = e.path().to_string();
+        let key = if key == "." { String::new() } else { key };
+        let msg = e.into_inner().to_string();
+        // serde names an unknown or missing key in its message, not its path.
+        let key = match (
+            msg.strip_prefix("unknown field `"),
+            msg.strip_prefix("missing field `"),
+        ) {
+            (Some(r), _) | (_, Some(r)) => {
+                let field = r.split('`').next().unwrap_or_default();
+                if key.is_empty() || key.ends_with(field) {
+                    if key.is_empty() {
+                        field.to_string()
+                    } else {
+                        key
+                    }
+                } else {
+                    format!("{key}.{field}")
+                }
+            }
+            _ => key,
+        };
+        origin.error(ConfigError::new(key, msg))
+    })?;
+    let name = match raw.name {
+        Some(n) => n,
+        None => path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".into()),
+    };
+    let check = || -> Result<Experiment, ConfigError> {
+        ensure(
+            !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
+            "name",
+            || format!("`{name}` is not allowed: a folder name without slashes"),
+        )?;
+        raw.data.validate()?;
+        raw.train.validate()?;
+        let model = ModelConfig::from_value(raw.model)?;
+        let spec = ae_variants::parse(&model)?;
+        Ok(Experiment {
+            name: name.clone(),
+            data: raw.data,
+            model,
+            train: raw.train,
+            spec,
+        })
+    };
+    check().map_err(|e| origin.error(e))
+}

@@ -1,0 +1,168 @@
+//! Variational autoencoder: a Gaussian encoder with separate mean and log-variance heads (no
+//! ReLU on either, unlike the seed), the reparameterisation trick, and
+//! loss = reconstruction NLL + kl_weight * KL, in nats per image.
+
+use crate::backbone::{recon_metrics, Backbone};
+use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
+use ae_core::error::ensure;
+use ae_core::layers::Activation;
+use ae_core::losses::{bce_with_logits, gaussian_kl, gaussian_nll};
+use ae_core::optim::Adam;
+use ae_core::rng::Rng;
+use ae_core::ConfigError;
+use anyhow::Result;
+use candle_core::Tensor;
+use candle_nn::{Module, VarMap};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Likelihood {
+    /// p(x|z) = Bernoulli(sigmoid(logits)).
+    Bernoulli,
+    /// p(x|z) = N(sigmoid(logits), sigma^2 I), sigma fixed.
+    Gaussian,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaeConfig {
+    /// beta: the weight of the KL term in the training loss (the reported ELBO uses 1).
+    pub kl_weight: f64,
+    /// Epochs over which the KL weight rises linearly to kl_weight: epoch e (from 0) uses
+    /// kl_weight * min(1, (e + 1) / (warmup_epochs + 1)).
+    pub warmup_epochs: usize,
+    pub likelihood: Likelihood,
+    /// The fixed sigma of the gaussian likelihood.
+    pub sigma: f64,
+}
+
+impl Default for VaeConfig {
+    fn default() -> Self {
+        Self {
+            kl_weight: 1.0,
+            warmup_epochs: 0,
+            likelihood: Likelihood::Bernoulli,
+            sigma: 0.1,
+        }
+    }
+}
+
+impl VariantConfig for VaeConfig {
+    fn validate(&self, model: &ModelConfig) -> Result<(), ConfigError> {
+        ensure(
+            model.code_activation == Activation::None,
+            "model.code_activation",
+            || {
+                "must be `none` for a VAE: its mean and log-variance heads are linear (a ReLU would force mu, sigma >= 0)".into()
+            },
+        )?;
+        ensure(
+            self.kl_weight >= 0.0 && self.kl_weight.is_finite(),
+            "model.kl_weight",
+            || format!("{} is not allowed: must be >= 0", self.kl_weight),
+        )?;
+        ensure(self.sigma > 0.0, "model.sigma", || {
+            format!("{} is not allowed: must be > 0", self.sigma)
+        })
+    }
+
+    /// The encoder's last layer has 2 x latent_dim outputs: rows [0, d) are the mean head,
+    /// rows [d, 2d) the log-variance head (two linear heads on the last hidden layer).
+    fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>> {
+        let (net, ()) = Backbone::new(model, ctx, 2 * model.latent_dim, |_| Ok(()))?;
+        let opt = Adam::new(net.vars(&["enc.", "dec."]), ctx.optimizer.clone())?;
+        Ok(Box::new(Vae {
+            net,
+            opt,
+            cfg: self.clone(),
+            beta: self.kl_weight,
+            latent: model.latent_dim,
+        }))
+    }
+}
+
+pub struct Vae {
+    net: Backbone,
+    opt: Adam,
+    cfg: VaeConfig,
+    /// The KL weight of the current epoch (after warm-up).
+    beta: f64,
+    latent: usize,
+}
+
+impl Vae {
+    fn posterior(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let h = self.net.encoder.forward(x)?;
+        Ok((
+            h.narrow(1, 0, self.latent)?,
+            h.narrow(1, self.latent, self.latent)?,
+        ))
+    }
+
+    /// -log p(x|z) per image.
+    fn nll(&self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+        Ok(match self.cfg.likelihood {
+            Likelihood::Bernoulli => bce_with_logits(logits, x)?,
+            Likelihood::Gaussian => {
+                gaussian_nll(&candle_nn::ops::sigmoid(logits)?, x, self.cfg.sigma)?
+            }
+        })
+    }
+
+    /// (NLL, KL) per image with one reparameterised draw z = mu + sigma * eps.
+    fn terms(&self, x: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+        let (mu, logvar) = self.posterior(x)?;
+        let eps = rng.normal(mu.shape(), mu.device())?;
+        let z = (&mu + ((&logvar * 0.5)?.exp()? * eps)?)?;
+        Ok((
+            self.nll(&self.net.decoder.forward(&z)?, x)?,
+            gaussian_kl(&mu, &logvar)?,
+        ))
+    }
+}
+
+impl Autoencoder for Vae {
+    fn start_epoch(&mut self, epoch: usize) {
+        let ramp = ((epoch + 1) as f64 / (self.cfg.warmup_epochs + 1) as f64).min(1.0);
+        self.beta = self.cfg.kl_weight * ramp;
+    }
+
+    fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+        let (nll, kl) = self.terms(x, rng)?;
+        let (nll, kl) = (nll.mean_all()?, kl.mean_all()?);
+        let loss = (&nll + (&kl * self.beta)?)?;
+        self.opt.backward_step(&loss)?;
+        Ok(vec![
+            ("loss", loss.detach()),
+            ("nll", nll.detach()),
+            ("kl", kl.detach()),
+        ])
+    }
+
+    /// Reconstruction metrics decode z = mu; `kl` and `neg_elbo` (beta = 1) use a sampled z.
+    fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+        let mut m = recon_metrics(&self.decode(&self.encode(x)?)?, x)?;
+        let (nll, kl) = self.terms(x, rng)?;
+        m.push(("neg_elbo", (nll + &kl)?));
+        m.push(("kl", kl));
+        Ok(m)
+    }
+
+    fn encode(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.posterior(x)?.0)
+    }
+
+    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.net.decoder.forward(z)?)
+    }
+
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let z = rng.normal((n, self.latent), &self.net.device())?;
+        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
+    }
+
+    fn varmap(&self) -> &VarMap {
+        &self.net.varmap
+    }
+}
