@@ -142,12 +142,16 @@ pub struct Dataset {
     pub binarize: Binarize,
 }
 
-/// Pixels as f32 in [0, 1], labels as u32, from the two IDX files of one split.
-fn decode(
-    images: &[u8],
-    labels: &[u8],
-    name: &str,
-) -> Result<(Vec<f32>, Vec<u32>, usize, (usize, usize, usize))> {
+/// One split as read from its two IDX files.
+struct Decoded {
+    /// Pixels as f32 in [0, 1], one image after another.
+    px: Vec<f32>,
+    labels: Vec<u32>,
+    /// (channels, height, width).
+    shape: (usize, usize, usize),
+}
+
+fn decode(images: &[u8], labels: &[u8], name: &str) -> Result<Decoded> {
     let bad = |e: anyhow::Error| UserError(format!("{name}: {e}"));
     let im = idx::parse(images).map_err(bad)?;
     let lb = idx::parse(labels).map_err(bad)?;
@@ -170,7 +174,7 @@ fn decode(
         .into());
     }
     let px = im.data.iter().map(|&b| b as f32 / 255.0).collect();
-    Ok((px, lb.data.iter().map(|&l| l as u32).collect(), n, shape))
+    Ok(Decoded { px, labels: lb.data.iter().map(|&l| l as u32).collect(), shape })
 }
 
 /// Keeps the rows whose label is in `classes`.
@@ -213,7 +217,7 @@ impl Dataset {
         let src = cfg.source();
         let dir = source::locate(&src, cfg.root.as_deref(), cfg.mirror.as_deref())?;
         let [tri, trl, tei, tel] = source::read_all(&src, &dir)?;
-        let (px, labels, _, shape) = decode(&tri, &trl, "training set")?;
+        let Decoded { px, labels, shape } = decode(&tri, &trl, "training set")?;
         let d = shape.0 * shape.1 * shape.2;
         let classes = cfg.classes.as_deref();
         let (px, labels) = filter(px, labels, d, classes);
@@ -231,7 +235,7 @@ impl Dataset {
             .then(|| to_split(&px, &labels, d, n - cfg.val_size..n, dev))
             .transpose()?;
 
-        let (tpx, tlabels, _, tshape) = decode(&tei, &tel, "test set")?;
+        let Decoded { px: tpx, labels: tlabels, shape: tshape } = decode(&tei, &tel, "test set")?;
         if tshape != shape {
             return Err(UserError(format!(
                 "test images are {tshape:?}, training images {shape:?}"

@@ -1,0 +1,49 @@
+//! Helpers for the command-line tests: run the real binary from the workspace root.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs ae-runner with `args` from the workspace root (where data/mnist is).
+pub fn ae_runner(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ae-runner"))
+        .args(args)
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .env_remove("AE_DATA_DIR")
+        .output()
+        .expect("ae-runner starts")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The overrides that make a run small: 2 epochs, 512 training images.
+pub const SMALL: &[&str] = &[
+    "--set", "train.epochs=2",
+    "--set", "data.train_limit=512",
+    "--set", "data.val_size=500",
+    "--set", "data.test_limit=500",
+    "--device", "cpu",
+];
+
+/// Reads a CSV into (header, rows of numbers).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| rec.unwrap().iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect())
+        .collect();
+    (header, rows)
+}
