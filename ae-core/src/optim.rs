@@ -227,7 +227,7 @@ impl candle_core::InplaceOp2 for WeightOp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use candle_core::{DType, Device};
 
     /// Adam by hand, in f64, on f(w) = sum(c * w^2) with L2 weight decay.
     fn reference(w0: &[f64], c: &[f64], cfg: &OptimizerConfig, steps: usize) -> Vec<f64> {
@@ -267,6 +267,43 @@ mod tests {
             assert!((*g as f64 - w).abs() < 1e-5, "{got:?} vs {want:?}");
         }
         assert_eq!(opt.steps(), 20);
+        Ok(())
+    }
+
+    #[test]
+    fn tensor_op_path_matches_the_fused_cpu_path() -> Result<()> {
+        let dev = Device::Cpu;
+        let w0 = Tensor::new(&[[0.3f32, -1.2], [2.0, 0.0]], &dev)?;
+        let g = Tensor::new(&[[0.5f32, -0.1], [1e-3, 4.0]], &dev)?;
+        let (fused, ops) = (Var::from_tensor(&w0)?, Var::from_tensor(&w0)?);
+        let (mv_f, mv_o) = (
+            Tensor::zeros((2, 4), DType::F32, &dev)?,
+            Tensor::zeros((2, 4), DType::F32, &dev)?,
+        );
+        let u = AdamUpdate {
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.01,
+            step_size: 0.1,
+            bias2_sqrt: 0.1,
+        };
+        for _ in 0..3 {
+            mv_f.inplace_op3(
+                &g.flatten_all()?,
+                &fused.as_tensor().flatten_all()?,
+                &MomentsOp(u),
+            )?;
+            fused.as_tensor().inplace_op2(&mv_f, &WeightOp(u))?;
+            u.apply_with_tensor_ops(&ops, &mv_o, &g)?;
+        }
+        let diff = (fused.as_tensor() - ops.as_tensor())?
+            .abs()?
+            .max_all()?
+            .to_scalar::<f32>()?;
+        assert!(diff < 1e-6, "{diff}");
+        let mdiff = (&mv_f - &mv_o)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        assert!(mdiff < 1e-6, "{mdiff}");
         Ok(())
     }
 

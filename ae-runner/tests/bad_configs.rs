@@ -32,47 +32,295 @@ struct Case {
 }
 
 const CASES: &[Case] = &[
-    Case { name: "yaml syntax", edit: &[("  latent_dim: 4", "  latent_dim: [4")], args: &[], expect: &["case.yaml:", "YAML syntax error"] },
-    Case { name: "tab indentation", edit: &[("  kl_weight: 1.0", "\tkl_weight: 1.0")], args: &[], expect: &["case.yaml:10", "YAML syntax error"] },
-    Case { name: "unknown top key", edit: &[("train:", "trian:")], args: &[], expect: &["case.yaml:11", "unknown key `trian`", "did you mean `train`"] },
-    Case { name: "unknown model key", edit: &[("kl_weight: 1.0", "kl_wieght: 1.0")], args: &[], expect: &["case.yaml:10", "model.kl_wieght", "did you mean `kl_weight`"] },
-    Case { name: "misspelt shared model key", edit: &[("latent_dim: 4", "latent_dm: 4")], args: &[], expect: &["case.yaml:9", "did you mean `latent_dim`"] },
-    Case { name: "unknown train key", edit: &[("epochs: 1", "epoch: 1")], args: &[], expect: &["case.yaml:12", "train.epoch", "did you mean `epochs`"] },
-    Case { name: "unknown data key", edit: &[("val_size: 100", "valsize: 100")], args: &[], expect: &["case.yaml:5", "did you mean `val_size`"] },
-    Case { name: "wrong type", edit: &[("epochs: 1", "epochs: ten")], args: &[], expect: &["case.yaml:12", "train.epochs", "invalid type"] },
-    Case { name: "lr zero", edit: &[("lr: 1.0e-3", "lr: 0")], args: &[], expect: &["case.yaml:14", "train.optimizer.lr", "must be > 0"] },
-    Case { name: "lr negative by --set", edit: &[], args: &["--set", "train.optimizer.lr=-1"], expect: &["--set train.optimizer.lr", "must be > 0"] },
-    Case { name: "beta2 one", edit: &[("lr: 1.0e-3", "lr: 1.0e-3, beta2: 1.0")], args: &[], expect: &["case.yaml:14", "train.optimizer.beta2", "[0, 1)"] },
-    Case { name: "batch zero", edit: &[("batch_size: 64", "batch_size: 0")], args: &[], expect: &["case.yaml:13", "train.batch_size", "at least 1"] },
-    Case { name: "epochs zero", edit: &[], args: &["--set", "train.epochs=0"], expect: &["--set train.epochs", "at least 1"] },
-    Case { name: "latent zero", edit: &[("latent_dim: 4", "latent_dim: 0")], args: &[], expect: &["case.yaml:9", "model.latent_dim", "at least 1"] },
-    Case { name: "hidden width zero", edit: &[("hidden: [32]", "hidden: [32, 0]")], args: &[], expect: &["case.yaml:8", "model.hidden"] },
-    Case { name: "unknown variant", edit: &[("variant: vae", "variant: vea")], args: &[], expect: &["case.yaml:7", "model.variant", "plain, denoising, dropout, adversarial, vae"] },
-    Case { name: "missing variant", edit: &[("  variant: vae\n", "")], args: &[], expect: &["case.yaml:6", "model.variant", "missing"] },
-    Case { name: "missing model", edit: &[("model:\n  variant: vae\n  hidden: [32]\n  latent_dim: 4\n  kl_weight: 1.0\n", "")], args: &[], expect: &["model", "missing"] },
-    Case { name: "vae with relu code", edit: &[("latent_dim: 4", "latent_dim: 4\n  code_activation: relu")], args: &[], expect: &["case.yaml:10", "model.code_activation", "none"] },
-    Case { name: "negative kl weight", edit: &[("kl_weight: 1.0", "kl_weight: -0.5")], args: &[], expect: &["case.yaml:10", "model.kl_weight", ">= 0"] },
-    Case { name: "bad likelihood", edit: &[("kl_weight: 1.0", "likelihood: poisson")], args: &[], expect: &["case.yaml:10", "model.likelihood", "bernoulli"] },
-    Case { name: "dropout rate one", edit: &[("variant: vae", "variant: dropout"), ("  kl_weight: 1.0\n", "  dropout: 1.0\n")], args: &[], expect: &["case.yaml:10", "model.dropout", "[0, 1)"] },
-    Case { name: "hidden dropout negative", edit: &[("variant: vae", "variant: dropout"), ("  kl_weight: 1.0\n", "  hidden_dropout: -0.1\n")], args: &[], expect: &["case.yaml:10", "model.hidden_dropout"] },
-    Case { name: "vae key on a dropout model", edit: &[("variant: vae", "variant: dropout")], args: &[], expect: &["case.yaml:10", "unknown key `kl_weight`", "allowed: loss, dropout, hidden_dropout"] },
-    Case { name: "unknown noise", edit: &[("variant: vae", "variant: denoising"), ("  kl_weight: 1.0\n", "  noise: speckle\n")], args: &[], expect: &["case.yaml:10", "model.noise", "gaussian"] },
-    Case { name: "negative gaussian std", edit: &[("variant: vae", "variant: denoising"), ("  kl_weight: 1.0\n", "  noise_level: -0.2\n")], args: &[], expect: &["case.yaml:10", "model.noise_level", ">= 0"] },
-    Case { name: "masking probability above one", edit: &[("variant: vae", "variant: denoising"), ("  kl_weight: 1.0\n", "  noise: masking\n  noise_level: 1.5\n")], args: &[], expect: &["case.yaml:11", "model.noise_level", "[0, 1]"] },
-    Case { name: "aae prior std zero", edit: &[("variant: vae", "variant: adversarial"), ("  kl_weight: 1.0\n", "  prior_std: 0\n")], args: &[], expect: &["case.yaml:10", "model.prior_std"] },
-    Case { name: "bad activation", edit: &[("latent_dim: 4", "latent_dim: 4\n  activation: sigmoidd")], args: &[], expect: &["case.yaml:10", "model.activation", "relu"] },
-    Case { name: "unknown dataset", edit: &[("dataset: mnist", "dataset: cifar")], args: &[], expect: &["case.yaml:3", "data.dataset", "fashion-mnist"] },
-    Case { name: "idx without root", edit: &[("dataset: mnist", "dataset: idx")], args: &[], expect: &["case.yaml:2", "data.root"] },
-    Case { name: "bad binarize", edit: &[("dataset: mnist", "dataset: mnist\n  binarize: yes")], args: &[], expect: &["case.yaml:4", "data.binarize", "dynamic"] },
-    Case { name: "bad device in file", edit: &[("epochs: 1", "epochs: 1\n  device: gpu")], args: &[], expect: &["case.yaml:13", "train.device", "cuda:N"] },
-    Case { name: "bad --device", edit: &[], args: &["--device", "gpu"], expect: &["--device gpu", "cuda:N"] },
-    Case { name: "--set without =", edit: &[], args: &["--set", "train.epochs"], expect: &["--set train.epochs", "key=value"] },
-    Case { name: "--set through a scalar", edit: &[], args: &["--set", "name.x=1"], expect: &["--set name.x", "not a mapping"] },
-    Case { name: "name with a slash", edit: &[("name: case", "name: a/b")], args: &[], expect: &["case.yaml:1", "name", "slashes"] },
-    Case { name: "not a mapping", edit: &[(BASE, "- 1\n- 2\n")], args: &[], expect: &["case.yaml", "mapping"] },
-    Case { name: "missing data root", edit: &[("dataset: mnist", "dataset: mnist\n  root: /nonexistent/mnist")], args: &[], expect: &["/nonexistent/mnist", "train-images-idx3-ubyte"] },
-    Case { name: "validation larger than the data", edit: &[("val_size: 100", "val_size: 60000")], args: &[], expect: &["data.val_size", "60000"] },
-    Case { name: "classes empty", edit: &[("dataset: mnist", "dataset: mnist\n  classes: []")], args: &[], expect: &["case.yaml:4", "data.classes"] },
+    Case {
+        name: "yaml syntax",
+        edit: &[("  latent_dim: 4", "  latent_dim: [4")],
+        args: &[],
+        expect: &["case.yaml:", "YAML syntax error"],
+    },
+    Case {
+        name: "tab indentation",
+        edit: &[("  kl_weight: 1.0", "\tkl_weight: 1.0")],
+        args: &[],
+        expect: &["case.yaml:10", "YAML syntax error"],
+    },
+    Case {
+        name: "unknown top key",
+        edit: &[("train:", "trian:")],
+        args: &[],
+        expect: &[
+            "case.yaml:11",
+            "unknown key `trian`",
+            "did you mean `train`",
+        ],
+    },
+    Case {
+        name: "unknown model key",
+        edit: &[("kl_weight: 1.0", "kl_wieght: 1.0")],
+        args: &[],
+        expect: &[
+            "case.yaml:10",
+            "model.kl_wieght",
+            "did you mean `kl_weight`",
+        ],
+    },
+    Case {
+        name: "misspelt shared model key",
+        edit: &[("latent_dim: 4", "latent_dm: 4")],
+        args: &[],
+        expect: &["case.yaml:9", "did you mean `latent_dim`"],
+    },
+    Case {
+        name: "unknown train key",
+        edit: &[("epochs: 1", "epoch: 1")],
+        args: &[],
+        expect: &["case.yaml:12", "train.epoch", "did you mean `epochs`"],
+    },
+    Case {
+        name: "unknown data key",
+        edit: &[("val_size: 100", "valsize: 100")],
+        args: &[],
+        expect: &["case.yaml:5", "did you mean `val_size`"],
+    },
+    Case {
+        name: "wrong type",
+        edit: &[("epochs: 1", "epochs: ten")],
+        args: &[],
+        expect: &["case.yaml:12", "train.epochs", "invalid type"],
+    },
+    Case {
+        name: "lr zero",
+        edit: &[("lr: 1.0e-3", "lr: 0")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.lr", "must be > 0"],
+    },
+    Case {
+        name: "lr negative by --set",
+        edit: &[],
+        args: &["--set", "train.optimizer.lr=-1"],
+        expect: &["--set train.optimizer.lr", "must be > 0"],
+    },
+    Case {
+        name: "beta2 one",
+        edit: &[("lr: 1.0e-3", "lr: 1.0e-3, beta2: 1.0")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.beta2", "[0, 1)"],
+    },
+    Case {
+        name: "batch zero",
+        edit: &[("batch_size: 64", "batch_size: 0")],
+        args: &[],
+        expect: &["case.yaml:13", "train.batch_size", "at least 1"],
+    },
+    Case {
+        name: "epochs zero",
+        edit: &[],
+        args: &["--set", "train.epochs=0"],
+        expect: &["--set train.epochs", "at least 1"],
+    },
+    Case {
+        name: "latent zero",
+        edit: &[("latent_dim: 4", "latent_dim: 0")],
+        args: &[],
+        expect: &["case.yaml:9", "model.latent_dim", "at least 1"],
+    },
+    Case {
+        name: "hidden width zero",
+        edit: &[("hidden: [32]", "hidden: [32, 0]")],
+        args: &[],
+        expect: &["case.yaml:8", "model.hidden"],
+    },
+    Case {
+        name: "unknown variant",
+        edit: &[("variant: vae", "variant: vea")],
+        args: &[],
+        expect: &[
+            "case.yaml:7",
+            "model.variant",
+            "plain, denoising, dropout, adversarial, vae",
+        ],
+    },
+    Case {
+        name: "missing variant",
+        edit: &[("  variant: vae\n", "")],
+        args: &[],
+        expect: &["case.yaml:6", "model.variant", "missing"],
+    },
+    Case {
+        name: "missing model",
+        edit: &[(
+            "model:\n  variant: vae\n  hidden: [32]\n  latent_dim: 4\n  kl_weight: 1.0\n",
+            "",
+        )],
+        args: &[],
+        expect: &["model", "missing"],
+    },
+    Case {
+        name: "vae with relu code",
+        edit: &[("latent_dim: 4", "latent_dim: 4\n  code_activation: relu")],
+        args: &[],
+        expect: &["case.yaml:10", "model.code_activation", "none"],
+    },
+    Case {
+        name: "negative kl weight",
+        edit: &[("kl_weight: 1.0", "kl_weight: -0.5")],
+        args: &[],
+        expect: &["case.yaml:10", "model.kl_weight", ">= 0"],
+    },
+    Case {
+        name: "bad likelihood",
+        edit: &[("kl_weight: 1.0", "likelihood: poisson")],
+        args: &[],
+        expect: &["case.yaml:10", "model.likelihood", "bernoulli"],
+    },
+    Case {
+        name: "dropout rate one",
+        edit: &[
+            ("variant: vae", "variant: dropout"),
+            ("  kl_weight: 1.0\n", "  dropout: 1.0\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.dropout", "[0, 1)"],
+    },
+    Case {
+        name: "hidden dropout negative",
+        edit: &[
+            ("variant: vae", "variant: dropout"),
+            ("  kl_weight: 1.0\n", "  hidden_dropout: -0.1\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.hidden_dropout"],
+    },
+    Case {
+        name: "vae key on a dropout model",
+        edit: &[("variant: vae", "variant: dropout")],
+        args: &[],
+        expect: &[
+            "case.yaml:10",
+            "unknown key `kl_weight`",
+            "allowed: loss, dropout, hidden_dropout",
+        ],
+    },
+    Case {
+        name: "unknown noise",
+        edit: &[
+            ("variant: vae", "variant: denoising"),
+            ("  kl_weight: 1.0\n", "  noise: speckle\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.noise", "gaussian"],
+    },
+    Case {
+        name: "negative gaussian std",
+        edit: &[
+            ("variant: vae", "variant: denoising"),
+            ("  kl_weight: 1.0\n", "  noise_level: -0.2\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.noise_level", ">= 0"],
+    },
+    Case {
+        name: "masking probability above one",
+        edit: &[
+            ("variant: vae", "variant: denoising"),
+            (
+                "  kl_weight: 1.0\n",
+                "  noise: masking\n  noise_level: 1.5\n",
+            ),
+        ],
+        args: &[],
+        expect: &["case.yaml:11", "model.noise_level", "[0, 1]"],
+    },
+    Case {
+        name: "aae prior std zero",
+        edit: &[
+            ("variant: vae", "variant: adversarial"),
+            ("  kl_weight: 1.0\n", "  prior_std: 0\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.prior_std"],
+    },
+    Case {
+        name: "bad activation",
+        edit: &[("latent_dim: 4", "latent_dim: 4\n  activation: sigmoidd")],
+        args: &[],
+        expect: &["case.yaml:10", "model.activation", "relu"],
+    },
+    Case {
+        name: "unknown dataset",
+        edit: &[("dataset: mnist", "dataset: cifar")],
+        args: &[],
+        expect: &["case.yaml:3", "data.dataset", "fashion-mnist"],
+    },
+    Case {
+        name: "idx without root",
+        edit: &[("dataset: mnist", "dataset: idx")],
+        args: &[],
+        expect: &["case.yaml:2", "data.root"],
+    },
+    Case {
+        name: "bad binarize",
+        edit: &[("dataset: mnist", "dataset: mnist\n  binarize: yes")],
+        args: &[],
+        expect: &["case.yaml:4", "data.binarize", "dynamic"],
+    },
+    Case {
+        name: "bad device in file",
+        edit: &[("epochs: 1", "epochs: 1\n  device: gpu")],
+        args: &[],
+        expect: &["case.yaml:13", "train.device", "cuda:N"],
+    },
+    Case {
+        name: "bad --device",
+        edit: &[],
+        args: &["--device", "gpu"],
+        expect: &["--device gpu", "cuda:N"],
+    },
+    Case {
+        name: "--set without =",
+        edit: &[],
+        args: &["--set", "train.epochs"],
+        expect: &["--set train.epochs", "key=value"],
+    },
+    Case {
+        name: "--set through a scalar",
+        edit: &[],
+        args: &["--set", "name.x=1"],
+        expect: &["--set name.x", "not a mapping"],
+    },
+    Case {
+        name: "name with a slash",
+        edit: &[("name: case", "name: a/b")],
+        args: &[],
+        expect: &["case.yaml:1", "name", "slashes"],
+    },
+    Case {
+        name: "not a mapping",
+        edit: &[(BASE, "- 1\n- 2\n")],
+        args: &[],
+        expect: &["case.yaml", "mapping"],
+    },
+    Case {
+        name: "missing data root",
+        edit: &[(
+            "dataset: mnist",
+            "dataset: mnist\n  root: /nonexistent/mnist",
+        )],
+        args: &[],
+        expect: &["/nonexistent/mnist", "train-images-idx3-ubyte"],
+    },
+    Case {
+        name: "validation larger than the data",
+        edit: &[("val_size: 100", "val_size: 60000")],
+        args: &[],
+        expect: &["data.val_size", "60000"],
+    },
+    Case {
+        name: "classes empty",
+        edit: &[("dataset: mnist", "dataset: mnist\n  classes: []")],
+        args: &[],
+        expect: &["case.yaml:4", "data.classes"],
+    },
 ];
 
 #[test]
@@ -83,7 +331,11 @@ fn every_bad_config_exits_2_naming_the_key_and_writes_nothing() {
     for case in CASES {
         let mut text = BASE.to_string();
         for (from, to) in case.edit {
-            assert!(text.contains(from), "{}: {from:?} not in the base config", case.name);
+            assert!(
+                text.contains(from),
+                "{}: {from:?} not in the base config",
+                case.name
+            );
             text = text.replacen(from, to, 1);
         }
         let file = tmp.path().join("case.yaml");
@@ -94,7 +346,11 @@ fn every_bad_config_exits_2_naming_the_key_and_writes_nothing() {
         let o = ae_runner(&args);
         let err = stderr(&o);
         if o.status.code() != Some(2) {
-            failures.push(format!("{}: exit {:?}, stderr: {err}", case.name, o.status.code()));
+            failures.push(format!(
+                "{}: exit {:?}, stderr: {err}",
+                case.name,
+                o.status.code()
+            ));
         } else if let Some(missing) = case.expect.iter().find(|e| !err.contains(*e)) {
             failures.push(format!("{}: {missing:?} not in: {err}", case.name));
         } else if err.contains("panicked") {
@@ -104,14 +360,24 @@ fn every_bad_config_exits_2_naming_the_key_and_writes_nothing() {
             failures.push(format!("{}: wrote {}", case.name, out.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn a_missing_experiment_file_is_named() {
     let o = ae_runner(&["experiments/nope.yaml"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("experiments/nope.yaml"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("experiments/nope.yaml"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -119,15 +385,34 @@ fn a_truncated_data_file_is_named_with_its_checksum() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("mnist");
     std::fs::create_dir(&data).unwrap();
-    for f in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
         let bytes = std::fs::read(root().join("data/mnist").join(f)).unwrap();
-        let keep = if f.starts_with("t10k-images") { bytes.len() / 2 } else { bytes.len() };
+        let keep = if f.starts_with("t10k-images") {
+            bytes.len() / 2
+        } else {
+            bytes.len()
+        };
         std::fs::write(data.join(f), &bytes[..keep]).unwrap();
     }
     let out = tmp.path().join("results");
-    let o = ae_runner(&["experiments/vae.yaml", "--set", &format!("data.root={}", data.display()), "--out", out.to_str().unwrap()]);
+    let o = ae_runner(&[
+        "experiments/vae.yaml",
+        "--set",
+        &format!("data.root={}", data.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("t10k-images-idx3-ubyte.gz") && err.contains("9fb629c4189551a2d022fa330f9573f3"), "{err}");
+    assert!(
+        err.contains("t10k-images-idx3-ubyte.gz")
+            && err.contains("9fb629c4189551a2d022fa330f9573f3"),
+        "{err}"
+    );
     assert!(!out.exists());
 }

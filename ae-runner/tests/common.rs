@@ -30,11 +30,16 @@ pub fn stdout(o: &Output) -> String {
 
 /// The overrides that make a run small: 2 epochs, 512 training images.
 pub const SMALL: &[&str] = &[
-    "--set", "train.epochs=2",
-    "--set", "data.train_limit=512",
-    "--set", "data.val_size=500",
-    "--set", "data.test_limit=500",
-    "--device", "cpu",
+    "--set",
+    "train.epochs=2",
+    "--set",
+    "data.train_limit=512",
+    "--set",
+    "data.val_size=500",
+    "--set",
+    "data.test_limit=500",
+    "--device",
+    "cpu",
 ];
 
 /// Reads a CSV into (header, rows of numbers).
@@ -43,7 +48,12 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let header = r.headers().unwrap().iter().map(String::from).collect();
     let rows = r
         .records()
-        .map(|rec| rec.unwrap().iter().map(|v| v.parse::<f64>().unwrap_or(f64::NAN)).collect())
+        .map(|rec| {
+            rec.unwrap()
+                .iter()
+                .map(|v| v.parse::<f64>().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect();
     (header, rows)
 }

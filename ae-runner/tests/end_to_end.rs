@@ -7,9 +7,17 @@ use common::*;
 use std::path::Path;
 
 fn check_png(path: &Path) {
-    let dec = png::Decoder::new(std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())));
+    let dec = png::Decoder::new(
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
     let info = dec.read_info().unwrap().info().clone();
-    assert!(info.width > 28 && info.height > 28, "{}: {}x{}", path.display(), info.width, info.height);
+    assert!(
+        info.width > 28 && info.height > 28,
+        "{}: {}x{}",
+        path.display(),
+        info.width,
+        info.height
+    );
 }
 
 fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: bool) {
@@ -25,13 +33,29 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
 
     let (header, rows) = read_csv(&dir.join("metrics.csv"));
     assert_eq!(rows.len(), 2, "{name}: one row per epoch");
-    for col in ["epoch", "val_mse", "val_psnr", "val_bce", "seconds", "images_per_sec"] {
-        assert!(header.iter().any(|h| h == col), "{name}: no {col} in {header:?}");
+    for col in [
+        "epoch",
+        "val_mse",
+        "val_psnr",
+        "val_bce",
+        "seconds",
+        "images_per_sec",
+    ] {
+        assert!(
+            header.iter().any(|h| h == col),
+            "{name}: no {col} in {header:?}"
+        );
     }
     for m in own_metrics {
-        assert!(header.iter().any(|h| h == &format!("val_{m}")), "{name}: no val_{m} in {header:?}");
+        assert!(
+            header.iter().any(|h| h == &format!("val_{m}")),
+            "{name}: no val_{m} in {header:?}"
+        );
     }
-    assert!(rows.iter().flatten().all(|v| v.is_finite()), "{name}: {rows:?}");
+    assert!(
+        rows.iter().flatten().all(|v| v.is_finite()),
+        "{name}: {rows:?}"
+    );
     assert_eq!(rows[1][0], 2.0);
 
     let (test_header, test) = read_csv(&dir.join("test.csv"));
@@ -40,20 +64,34 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
     let mse = test[0][test_header.iter().position(|h| h == "mse").unwrap()];
     assert!(mse > 0.0 && mse < 0.25, "{name}: test mse {mse}");
 
-    let cfg: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(dir.join("config.yaml")).unwrap()).unwrap();
+    let cfg: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("config.yaml")).unwrap()).unwrap();
     assert_eq!(cfg["model"]["variant"].as_str(), Some(variant));
     assert_eq!(cfg["train"]["epochs"].as_u64(), Some(2));
-    for k in ["git_commit", "candle_version", "device", "threads", "started"] {
+    for k in [
+        "git_commit",
+        "candle_version",
+        "device",
+        "threads",
+        "started",
+    ] {
         assert!(!cfg["provenance"][k].is_null(), "no provenance.{k}");
     }
-    let weights = candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let weights =
+        candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
     assert!(weights.contains_key("dec.0.weight"), "{:?}", weights.keys());
     check_png(&dir.join("reconstructions.png"));
-    assert_eq!(dir.join("samples.png").exists(), has_samples, "{name}: samples.png");
+    assert_eq!(
+        dir.join("samples.png").exists(),
+        has_samples,
+        "{name}: samples.png"
+    );
     if has_samples {
         check_png(&dir.join("samples.png"));
     }
-    let status: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(status["status"], "finished");
 }
 
@@ -69,7 +107,12 @@ fn vae() {
 
 #[test]
 fn denoising() {
-    run_variant("denoising", "denoising", &["psnr_noisy", "psnr_denoised"], false);
+    run_variant(
+        "denoising",
+        "denoising",
+        &["psnr_noisy", "psnr_denoised"],
+        false,
+    );
 }
 
 #[test]
@@ -99,17 +142,34 @@ fn rerun_skips_refuses_a_changed_config_and_fresh_keeps_the_old_folder() {
 
     let again = run(&[]);
     assert!(again.status.success(), "{}", stderr(&again));
-    assert!(stdout(&again).contains("already finished"), "{}", stdout(&again));
-    assert_eq!(std::fs::read_to_string(dir.join("metrics.csv")).unwrap(), before);
+    assert!(
+        stdout(&again).contains("already finished"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("metrics.csv")).unwrap(),
+        before
+    );
 
     let changed = run(&["--set", "model.kl_weight=0.5"]);
     assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
-    assert!(stderr(&changed).contains("kl_weight: 0.5"), "{}", stderr(&changed));
-    assert_eq!(std::fs::read_to_string(dir.join("metrics.csv")).unwrap(), before);
+    assert!(
+        stderr(&changed).contains("kl_weight: 0.5"),
+        "{}",
+        stderr(&changed)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("metrics.csv")).unwrap(),
+        before
+    );
 
     let fresh = run(&["--set", "model.kl_weight=0.5", "--fresh"]);
     assert!(fresh.status.success(), "{}", stderr(&fresh));
-    assert_eq!(std::fs::read_to_string(out.path().join("vae/seed=0.old-1/metrics.csv")).unwrap(), before);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("vae/seed=0.old-1/metrics.csv")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -117,10 +177,16 @@ fn same_seed_same_numbers() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for d in [&a, &b] {
-        let mut args = vec!["experiments/denoising.yaml", "--out", d.path().to_str().unwrap()];
+        let mut args = vec![
+            "experiments/denoising.yaml",
+            "--out",
+            d.path().to_str().unwrap(),
+        ];
         args.extend_from_slice(SMALL);
         assert!(ae_runner(&args).status.success());
     }
-    let test = |d: &tempfile::TempDir| std::fs::read_to_string(d.path().join("denoising/seed=0/test.csv")).unwrap();
+    let test = |d: &tempfile::TempDir| {
+        std::fs::read_to_string(d.path().join("denoising/seed=0/test.csv")).unwrap()
+    };
     assert_eq!(test(&a), test(&b));
 }

@@ -10,17 +10,28 @@ fn every_experiment_file_checks() {
     for entry in std::fs::read_dir(root().join("experiments")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
-            let rel = format!("experiments/{}", path.file_name().unwrap().to_string_lossy());
+            let rel = format!(
+                "experiments/{}",
+                path.file_name().unwrap().to_string_lossy()
+            );
             let o = ae_runner(&[&rel, "--check", "--out", out.path().to_str().unwrap()]);
             assert!(o.status.success(), "{rel}: {}", stderr(&o));
             let resolved: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
-            assert!(resolved["model"]["variant"].is_string(), "{rel}: {}", stdout(&o));
+            assert!(
+                resolved["model"]["variant"].is_string(),
+                "{rel}: {}",
+                stdout(&o)
+            );
             assert!(resolved["train"]["optimizer"]["lr"].as_f64().unwrap() > 0.0);
             n += 1;
         }
     }
     assert!(n >= 5, "only {n} experiment files");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "--check wrote files");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "--check wrote files"
+    );
 }
 
 #[test]
@@ -28,7 +39,10 @@ fn check_prints_the_seed_architecture_with_defaults_resolved() {
     let o = ae_runner(&["experiments/ae.yaml", "--check"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
-    assert_eq!(r["model"]["hidden"], serde_yaml::from_str::<serde_yaml::Value>("[256, 64]").unwrap());
+    assert_eq!(
+        r["model"]["hidden"],
+        serde_yaml::from_str::<serde_yaml::Value>("[256, 64]").unwrap()
+    );
     assert_eq!(r["model"]["latent_dim"].as_u64(), Some(20));
     assert_eq!(r["model"]["code_activation"].as_str(), Some("relu"));
     assert_eq!(r["train"]["optimizer"]["weight_decay"].as_f64(), Some(0.0));
@@ -37,7 +51,14 @@ fn check_prints_the_seed_architecture_with_defaults_resolved() {
 
 #[test]
 fn set_overrides_reach_the_resolved_config() {
-    let o = ae_runner(&["experiments/vae.yaml", "--check", "--set", "model.kl_weight=0.25", "--set", "train.optimizer.lr=3e-4"]);
+    let o = ae_runner(&[
+        "experiments/vae.yaml",
+        "--check",
+        "--set",
+        "model.kl_weight=0.25",
+        "--set",
+        "train.optimizer.lr=3e-4",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let r: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
     assert_eq!(r["model"]["kl_weight"].as_f64(), Some(0.25));

@@ -174,7 +174,11 @@ fn decode(images: &[u8], labels: &[u8], name: &str) -> Result<Decoded> {
         .into());
     }
     let px = im.data.iter().map(|&b| b as f32 / 255.0).collect();
-    Ok(Decoded { px, labels: lb.data.iter().map(|&l| l as u32).collect(), shape })
+    Ok(Decoded {
+        px,
+        labels: lb.data.iter().map(|&l| l as u32).collect(),
+        shape,
+    })
 }
 
 /// Keeps the rows whose label is in `classes`.
@@ -235,7 +239,11 @@ impl Dataset {
             .then(|| to_split(&px, &labels, d, n - cfg.val_size..n, dev))
             .transpose()?;
 
-        let Decoded { px: tpx, labels: tlabels, shape: tshape } = decode(&tei, &tel, "test set")?;
+        let Decoded {
+            px: tpx,
+            labels: tlabels,
+            shape: tshape,
+        } = decode(&tei, &tel, "test set")?;
         if tshape != shape {
             return Err(UserError(format!(
                 "test images are {tshape:?}, training images {shape:?}"

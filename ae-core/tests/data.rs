@@ -1,0 +1,240 @@
+//! Loading the real MNIST files: splits, labels, class filters, binarisation, and a download
+//! from a local mirror on loopback (checked against the same md5 sums).
+
+use ae_core::data::source::{self, MNIST};
+use ae_core::data::{Batches, Binarize, DataConfig, Dataset};
+use ae_core::rng::Streams;
+use candle_core::{Device, Tensor};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+
+fn repo_mnist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")
+}
+
+fn load(cfg: DataConfig, seed: u64) -> Dataset {
+    let cfg = DataConfig {
+        root: Some(repo_mnist()),
+        ..cfg
+    };
+    Dataset::load(&cfg, &Device::Cpu, &Streams::new(seed)).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+#[test]
+fn full_mnist_splits_and_labels() {
+    let ds = load(DataConfig::default(), 0);
+    assert_eq!(
+        (
+            ds.train.len(),
+            ds.val.as_ref().unwrap().len(),
+            ds.test.len()
+        ),
+        (55000, 5000, 10000)
+    );
+    assert_eq!(ds.image_shape, (1, 28, 28));
+    // The first training digit of MNIST is a 5, the first test digit a 7.
+    assert_eq!(
+        ds.train.labels.get(0).unwrap().to_scalar::<u32>().unwrap(),
+        5
+    );
+    assert_eq!(
+        ds.test.labels.get(0).unwrap().to_scalar::<u32>().unwrap(),
+        7
+    );
+    let px = values(&ds.test.images);
+    assert!(px.iter().all(|v| (0.0..=1.0).contains(v)));
+    // Mean MNIST test pixel, as torchvision's normalisation constants have it: about 0.1325.
+    let mean = px.iter().map(|&v| v as f64).sum::<f64>() / px.len() as f64;
+    assert!((mean - 0.1325).abs() < 0.001, "{mean}");
+}
+
+#[test]
+fn classes_and_limits() {
+    let cfg = DataConfig {
+        classes: Some(vec![0, 1]),
+        val_size: 0,
+        train_limit: Some(1000),
+        ..Default::default()
+    };
+    let ds = load(cfg, 0);
+    // The MNIST test set has 980 zeros and 1135 ones.
+    assert_eq!(ds.test.len(), 980 + 1135);
+    assert_eq!(ds.train.len(), 1000);
+    let labels = ds.train.labels.to_vec1::<u32>().unwrap();
+    assert!(labels.iter().all(|&l| l <= 1) && labels.contains(&0) && labels.contains(&1));
+}
+
+#[test]
+fn binarisation_fixed_and_dynamic() {
+    let base = DataConfig {
+        val_size: 100,
+        train_limit: Some(200),
+        test_limit: Some(300),
+        ..Default::default()
+    };
+    let fixed = load(
+        DataConfig {
+            binarize: Binarize::Fixed,
+            ..base.clone()
+        },
+        0,
+    );
+    assert!(values(&fixed.train.images)
+        .iter()
+        .all(|&v| v == 0.0 || v == 1.0));
+    let grey = load(base.clone(), 0);
+    // A Bernoulli draw keeps the mean: compare the binarised and grey training means.
+    let m = |t: &Tensor| t.mean_all().unwrap().to_scalar::<f32>().unwrap();
+    assert!((m(&fixed.train.images) - m(&grey.train.images)).abs() < 0.005);
+
+    let dyn_a = load(
+        DataConfig {
+            binarize: Binarize::Dynamic,
+            ..base.clone()
+        },
+        0,
+    );
+    let dyn_b = load(
+        DataConfig {
+            binarize: Binarize::Dynamic,
+            ..base
+        },
+        7,
+    );
+    // The test set is binarised once with a fixed seed: the same for every run seed.
+    assert_eq!(values(&dyn_a.test.images), values(&dyn_b.test.images));
+    assert!(values(&dyn_a.test.images)
+        .iter()
+        .all(|&v| v == 0.0 || v == 1.0));
+    // Training batches are drawn afresh every epoch.
+    let streams = Streams::new(0);
+    let e0: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 0)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let e0_again: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 0)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let e1: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 1)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(values(&e0[0]).iter().all(|&v| v == 0.0 || v == 1.0));
+    assert_eq!(values(&e0[0]), values(&e0_again[0]));
+    assert_ne!(values(&e0[0]), values(&e1[0]));
+}
+
+#[test]
+fn batches_cover_the_training_set_once_per_epoch() {
+    let ds = load(
+        DataConfig {
+            val_size: 0,
+            train_limit: Some(100),
+            test_limit: Some(10),
+            ..Default::default()
+        },
+        0,
+    );
+    let batches: Vec<Tensor> = Batches::new(&ds, 32, &Streams::new(3), 0)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        batches
+            .iter()
+            .map(|b| b.dim(0).unwrap())
+            .collect::<Vec<_>>(),
+        vec![32, 32, 32, 4]
+    );
+    // Same multiset of images: compare the sum of every pixel.
+    let total: f32 = batches
+        .iter()
+        .map(|b| b.sum_all().unwrap().to_scalar::<f32>().unwrap())
+        .sum();
+    let want = ds
+        .train
+        .images
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!((total - want).abs() / want < 1e-5);
+}
+
+/// Serves `files` (name -> bytes) over HTTP on loopback for `requests` requests.
+fn serve(files: Vec<(String, Vec<u8>)>, requests: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut s = stream.unwrap();
+            let mut buf = [0u8; 2048];
+            let n = s.read(&mut buf).unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let path = req
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or("/")
+                .trim_start_matches('/')
+                .to_string();
+            match files.iter().find(|(name, _)| *name == path) {
+                Some((_, body)) => {
+                    write!(
+                        s,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .unwrap();
+                    s.write_all(body).unwrap();
+                }
+                None => write!(
+                    s,
+                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap(),
+            }
+        }
+    });
+    format!("http://{addr}/mirror/")
+}
+
+fn mnist_files() -> Vec<(String, Vec<u8>)> {
+    MNIST
+        .files
+        .iter()
+        .map(|f| {
+            (
+                format!("mirror/{}.gz", f.name),
+                std::fs::read(repo_mnist().join(format!("{}.gz", f.name))).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn downloads_from_a_mirror_and_checks_md5() {
+    let mirror = serve(mnist_files(), 4);
+    let dir = tempfile::tempdir().unwrap();
+    source::download(&MNIST, &mirror, dir.path()).unwrap();
+    let [_, _, _, labels] = source::read_all(&MNIST, dir.path()).unwrap();
+    assert_eq!(labels.len(), 8 + 10000);
+}
+
+#[test]
+fn a_corrupt_download_is_refused_and_not_kept() {
+    let mut files = mnist_files();
+    files[0].1.truncate(1000);
+    let mirror = serve(files, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let err = source::download(&MNIST, &mirror, dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("f68b3c2dcbeaaa9fbdd348bbdeb94873"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
