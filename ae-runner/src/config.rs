@@ -9,7 +9,7 @@ use ae_core::{ConfigError, UserError};
 use ae_variants::{ModelConfig, Spec};
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `train:`: how long, how, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -86,12 +86,19 @@ struct RawExperiment {
     #[serde(default)]
     train: TrainConfig,
     /// Written by ae-runner into a run's config.yaml; ignored on input.
-    #[serde(default)]
-    #[allow(dead_code)]
-    provenance: Option<Value>,
+    #[serde(default, rename = "provenance")]
+    _provenance: Option<Value>,
 }
 
-const TOP_KEYS: &[&str] = &["name", "data", "model", "train", "provenance"];
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "data",
+    "model",
+    "train",
+    "sweep",
+    "cases",
+    "provenance",
+];
 
 /// A validated experiment.
 pub struct Experiment {
@@ -128,7 +135,7 @@ impl Experiment {
 }
 
 /// Sets `a.b.c` in a mapping, creating the mappings on the way.
-fn set_dotted(root: &mut Value, key: &str, value: Value) -> Result<(), String> {
+pub fn set_dotted(root: &mut Value, key: &str, value: Value) -> Result<(), String> {
     let mut node = root;
     let parts: Vec<&str> = key.split('.').collect();
     for (i, part) in parts.iter().enumerate() {
@@ -187,15 +194,66 @@ fn did_you_mean(message: &str, extra: &[&str]) -> String {
     )
 }
 
-/// Where a config error came from, for its message.
-struct Origin<'a> {
-    file: &'a Path,
-    text: &'a str,
-    sets: &'a [(String, Value)],
+/// An experiment file as read, with the command line's overrides applied.
+pub struct Document {
+    pub path: PathBuf,
+    pub text: String,
+    /// The file's value with `--set` applied.
+    pub value: Value,
+    pub sets: Vec<(String, Value)>,
 }
 
-impl Origin<'_> {
-    fn error(&self, e: ConfigError) -> UserError {
+/// Where in the file a run's own overrides (from `sweep:` or `cases:`) were written.
+pub struct RunOrigin<'a> {
+    /// "run 3 of 21 (kl_weight=0.5,seed=1)".
+    pub label: String,
+    /// (dotted key, where it was written as a key path of the file, its value).
+    pub overrides: &'a [(String, String, Value)],
+}
+
+impl Document {
+    /// Reads a file and applies `--set` overrides. YAML syntax errors give line and column.
+    pub fn read(path: &Path, sets: &[(String, Value)]) -> Result<Self, UserError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| UserError(format!("{}: cannot read: {e}", path.display())))?;
+        let mut value: Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
+            Some(l) => UserError(format!(
+                "{}:{}:{}: YAML syntax error: {e}",
+                path.display(),
+                l.line(),
+                l.column()
+            )),
+            None => UserError(format!("{}: YAML syntax error: {e}", path.display())),
+        })?;
+        if !value.is_mapping() {
+            return Err(UserError(format!(
+                "{}: must be a mapping with at least `model: {{variant: ...}}`",
+                path.display()
+            )));
+        }
+        for (k, v) in sets {
+            set_dotted(&mut value, k, v.clone())
+                .map_err(|m| UserError(format!("--set {k}: {m}")))?;
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+            value,
+            sets: sets.to_vec(),
+        })
+    }
+
+    /// The experiment's name when the file gives none.
+    pub fn default_name(&self) -> String {
+        self.path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "experiment".into())
+    }
+
+    /// The user's error for a config error: file, line and key, or the flag or sweep entry
+    /// that set the key.
+    pub fn error(&self, e: ConfigError, run: Option<&RunOrigin>) -> UserError {
         let mut message = e.message.clone();
         if message.starts_with("unknown field") {
             let extra: &[&str] = if e.key.starts_with("model") {
@@ -207,99 +265,68 @@ impl Origin<'_> {
             };
             message = did_you_mean(&message, extra);
         }
-        if let Some((k, v)) = self
-            .sets
-            .iter()
-            .find(|(k, _)| e.key == *k || e.key.starts_with(&format!("{k}.")))
-        {
+        let covers = |k: &str| {
+            e.key == k || e.key.starts_with(&format!("{k}.")) || e.key.starts_with(&format!("{k}["))
+        };
+        let lines = key_lines(&self.text);
+        let at = |path: &str| match line_of(&lines, path) {
+            Some(l) => format!("{}:{l}", self.path.display()),
+            None => self.path.display().to_string(),
+        };
+        if let Some(run) = run {
+            if let Some((k, written, v)) = run.overrides.iter().find(|(k, _, _)| covers(k)) {
+                let v = serde_yaml::to_string(v).unwrap_or_default();
+                return UserError(format!(
+                    "{}: {}, {k} = {}: {}: {message}",
+                    at(written),
+                    run.label,
+                    v.trim(),
+                    e.key
+                ));
+            }
+        }
+        if let Some((k, v)) = self.sets.iter().find(|(k, _)| covers(k)) {
             let v = serde_yaml::to_string(v).unwrap_or_default();
             return UserError(format!("--set {k}={}: {}: {message}", v.trim(), e.key));
         }
-        let lines = key_lines(self.text);
-        match line_of(&lines, &e.key) {
-            Some(l) => UserError(format!("{}:{l}: {}: {message}", self.file.display(), e.key)),
-            None => UserError(format!("{}: {}: {message}", self.file.display(), e.key)),
-        }
+        let label = run.map(|r| format!(" ({})", r.label)).unwrap_or_default();
+        UserError(format!("{}: {}: {message}{label}", at(&e.key), e.key))
     }
 }
 
-/// Reads, overrides and validates an experiment file. Any error is the user's: it names the
-/// file, the line and the key.
-pub fn load(path: &Path, sets: &[(String, Value)]) -> Result<Experiment, UserError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| UserError(format!("{}: cannot read: {e}", path.display())))?;
-    let mut value: Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
-        Some(l) => UserError(format!(
-            "{}:{}:{}: YAML syntax error: {e}",
-            path.display(),
-            l.line(),
-            l.column()
-        )),
-        None => UserError(format!("{}: YAML syntax error: {e}", path.display())),
-    })?;
-    if !value.is_mapping() {
-        return Err(UserError(format!(
-            "{}: must be a mapping with at least `model: {{variant: ...}}`",
-            path.display()
-        )));
-    }
-    for (k, v) in sets {
-        set_dotted(&mut value, k, v.clone()).map_err(|m| UserError(format!("--set {k}: {m}")))?;
-    }
-    let origin = Origin {
-        file: path,
-        text: &text,
-        sets,
-    };
+/// Deserialises and validates one experiment from a value without `sweep` or `cases`.
+pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
     let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
-        let key = e.path().to_string();
-        let key = if key == "." { String::new() } else { key };
+        let path = e.path().to_string();
         let msg = e.into_inner().to_string();
-        // serde names an unknown or missing key in its message, not its path.
-        let key = match (
-            msg.strip_prefix("unknown field `"),
-            msg.strip_prefix("missing field `"),
-        ) {
-            (Some(r), _) | (_, Some(r)) => {
-                let field = r.split('`').next().unwrap_or_default();
-                if key.is_empty() || key.ends_with(field) {
-                    if key.is_empty() {
-                        field.to_string()
-                    } else {
-                        key
-                    }
-                } else {
-                    format!("{key}.{field}")
-                }
-            }
-            _ => key,
+        // serde names an unknown or missing key in its message, not in its path.
+        let named = msg
+            .strip_prefix("unknown field `")
+            .or_else(|| msg.strip_prefix("missing field `"))
+            .map(|r| r.split('`').next().unwrap_or_default().to_string());
+        let key = match (path.as_str(), named) {
+            (".", Some(field)) => field,
+            (".", None) => String::new(),
+            (p, Some(field)) if !p.ends_with(&field) => format!("{p}.{field}"),
+            (p, _) => p.to_string(),
         };
-        origin.error(ConfigError::new(key, msg))
+        ConfigError::new(key, msg)
     })?;
-    let name = match raw.name {
-        Some(n) => n,
-        None => path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "experiment".into()),
-    };
-    let check = || -> Result<Experiment, ConfigError> {
-        ensure(
-            !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
-            "name",
-            || format!("`{name}` is not allowed: a folder name without slashes"),
-        )?;
-        raw.data.validate()?;
-        raw.train.validate()?;
-        let model = ModelConfig::from_value(raw.model)?;
-        let spec = ae_variants::parse(&model)?;
-        Ok(Experiment {
-            name: name.clone(),
-            data: raw.data,
-            model,
-            train: raw.train,
-            spec,
-        })
-    };
-    check().map_err(|e| origin.error(e))
+    let name = raw.name.unwrap_or_else(|| default_name.to_string());
+    ensure(
+        !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
+        "name",
+        || format!("`{name}` is not allowed: a folder name without slashes"),
+    )?;
+    raw.data.validate()?;
+    raw.train.validate()?;
+    let model = ModelConfig::from_value(raw.model)?;
+    let spec = ae_variants::parse(&model)?;
+    Ok(Experiment {
+        name,
+        data: raw.data,
+        model,
+        train: raw.train,
+        spec,
+    })
 }

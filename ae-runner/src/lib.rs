@@ -4,4 +4,7 @@
 pub mod config;
 pub mod locate;
 pub mod outputs;
+pub mod plot;
+pub mod summary;
+pub mod sweep;
 pub mod train;

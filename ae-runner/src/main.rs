@@ -1,19 +1,35 @@
-//! `ae-runner EXPERIMENT.yaml`: trains what the file says and writes results/<name>/<run>/.
+//! `ae-runner EXPERIMENT.yaml`: trains what the file says (every run of its sweep) and writes
+//! results/<name>/<run>/ and the experiment's summary tables. A thin shell over the library.
 //! Exit codes: 0 done, 1 a run failed or diverged, 2 the user's mistake (config, flags, data).
 
 use ae_core::{ConfigError, UserError};
-use ae_runner::config;
-use ae_runner::train::{self, Outcome, RunOptions};
-use clap::Parser;
+use ae_runner::config::{self, Document};
+use ae_runner::train::{self, Existing, Outcome, RunOptions};
+use ae_runner::{summary, sweep};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Train autoencoders from a YAML experiment file.
+/// Train autoencoders from YAML experiment files.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args)]
+struct RunArgs {
     /// The experiment file, e.g. experiments/vae.yaml.
-    experiment: PathBuf,
+    #[arg(required = true)]
+    experiment: Option<PathBuf>,
     /// Override a key, e.g. --set train.epochs=2 --set model.kl_weight=0.5 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     sets: Vec<String>,
@@ -23,12 +39,28 @@ struct Cli {
     /// auto | cpu | cuda | cuda:N (overrides train.device).
     #[arg(long)]
     device: Option<String>,
-    /// Validate and print the resolved config; run nothing.
+    /// Validate every run and print the resolved config(s); run nothing.
     #[arg(long)]
     check: bool,
-    /// Move an earlier run of the same name aside and start again.
+    /// List the runs that would run, and which are already done; run nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run again runs that already finished (their folders are moved aside, never deleted).
     #[arg(long)]
     fresh: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rebuild summary.csv, summary.md and the plots of results/<experiment> from its run folders.
+    Summarize { dir: PathBuf },
+    /// One table of several experiments on the metrics they share (writes <to>.md and <to>.csv).
+    Compare {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "results/compare")]
+        to: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -47,79 +79,172 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(cli) {
+    let result = match cli.command {
+        Some(Command::Summarize { dir }) => summarize(&dir),
+        Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        None => run(cli.run),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            let users = e
-                .chain()
-                .any(|c| c.is::<UserError>() || c.is::<ConfigError>());
-            ExitCode::from(if users { 2 } else { 1 })
+            ExitCode::from(if is_users(&e) { 2 } else { 1 })
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<u8> {
-    let sets = cli
+fn is_users(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<UserError>() || c.is::<ConfigError>())
+}
+
+fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
+    if !dir.is_dir() {
+        return Err(UserError(format!("{} is not a results folder", dir.display())).into());
+    }
+    print!("{}", summary::write(dir)?);
+    println!("written: {}/summary.csv, summary.md", dir.display());
+    Ok(0)
+}
+
+fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
+    if let Some(d) = dirs.iter().find(|d| !d.is_dir()) {
+        return Err(UserError(format!("{} is not a results folder", d.display())).into());
+    }
+    print!("{}", summary::compare(dirs, to)?);
+    println!("written: {}.md, {}.csv", to.display(), to.display());
+    Ok(0)
+}
+
+fn run(a: RunArgs) -> anyhow::Result<u8> {
+    let path = a.experiment.expect("clap requires it");
+    let sets = a
         .sets
         .iter()
         .map(|s| config::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let exp = config::load(&cli.experiment, &sets)?;
-    if let Some(d) = &cli.device {
+    let doc = Document::read(&path, &sets)?;
+    let plan = sweep::plan(&doc)?;
+    if let Some(d) = &a.device {
         if !ae_core::device::is_valid_spec(d) {
             return Err(
                 UserError(format!("--device {d}: allowed: auto, cpu, cuda, cuda:N")).into(),
             );
         }
     }
-    if cli.check {
-        print!("{}", serde_yaml::to_string(&exp.resolved())?);
+    if a.check {
+        for r in &plan.runs {
+            if plan.runs.len() > 1 {
+                println!("--- # {}", r.name);
+            }
+            print!("{}", serde_yaml::to_string(&r.exp.resolved())?);
+        }
         return Ok(0);
+    }
+    let exp_dir = a.out.join(&plan.name);
+    let states: Vec<Existing> = plan
+        .runs
+        .iter()
+        .map(|r| train::inspect(&exp_dir.join(&r.name), &r.exp.resolved()))
+        .collect();
+    if a.dry_run {
+        println!(
+            "{} runs of {} in {}:",
+            plan.runs.len(),
+            plan.name,
+            exp_dir.display()
+        );
+        for (r, s) in plan.runs.iter().zip(&states) {
+            let what = match s {
+                Existing::New => "to run".to_string(),
+                Existing::Done(_) if a.fresh => "done (will run again: --fresh)".into(),
+                Existing::Done(_) => "done".into(),
+                Existing::Changed(_) => "finished with a different config".into(),
+                Existing::Unfinished(s) => format!("to run again (was {s})"),
+            };
+            println!("  {:<40} {what}", r.name);
+        }
+        return Ok(0);
+    }
+    if !a.fresh {
+        let changed: Vec<String> = plan
+            .runs
+            .iter()
+            .zip(&states)
+            .filter_map(|(r, s)| match s {
+                Existing::Changed(diff) => {
+                    Some(format!("{}:\n{diff}", exp_dir.join(&r.name).display()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !changed.is_empty() {
+            return Err(UserError(format!(
+                "{} finished run(s) hold a different config:\n{}\nrun with --fresh to move them aside and run again",
+                changed.len(),
+                changed.join("\n")
+            ))
+            .into());
+        }
     }
     // candle sizes its matmul thread pool from RAYON_NUM_THREADS when it first runs one; set it
     // before any tensor work (0 keeps candle's default: every core).
-    if exp.train.threads > 0 {
-        std::env::set_var("RAYON_NUM_THREADS", exp.train.threads.to_string());
+    let threads = plan.runs[0].exp.train.threads;
+    if threads > 0 {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
-    let opts = RunOptions {
-        out: cli.out,
-        device: cli.device,
-        fresh: cli.fresh,
-    };
-    let print_test = |test: &[(String, f64)]| {
-        for (k, v) in test {
-            println!("  test {k:<14} {v:.6}");
-        }
-    };
-    match train::run(&exp, &opts)? {
-        Outcome::Finished { dir, test } => {
-            println!("finished: {}", dir.display());
-            println!(
-                "  files: config.yaml metrics.csv test.csv model.safetensors reconstructions.png{}",
-                if dir.join("samples.png").exists() {
-                    " samples.png"
-                } else {
-                    ""
-                }
-            );
-            print_test(&test);
-            Ok(0)
-        }
-        Outcome::AlreadyDone { dir, test } => {
+    let opts = RunOptions { device: a.device };
+    let (n, mut bad) = (plan.runs.len(), 0);
+    for (i, (r, state)) in plan.runs.iter().zip(&states).enumerate() {
+        let dir = exp_dir.join(&r.name);
+        if let (Existing::Done(s), false) = (state, a.fresh) {
             println!(
                 "already finished with the same config: {} (--fresh runs it again)",
                 dir.display()
             );
-            print_test(&test);
-            Ok(0)
+            print_test(&s.test);
+            continue;
         }
-        Outcome::Diverged { dir, message } => {
-            eprintln!(
-                "error: {message}; what was finished is in {}",
-                dir.display()
-            );
-            Ok(1)
+        if n > 1 {
+            tracing::info!("run {}/{n}: {}", i + 1, r.name);
         }
+        match train::run(&r.exp, &dir, &r.values, &opts) {
+            Ok(Outcome::Finished { test }) => {
+                println!("finished: {}", dir.display());
+                print_test(&test);
+            }
+            Ok(Outcome::Diverged { message }) => {
+                bad += 1;
+                eprintln!(
+                    "error: {}: {message}; what was finished is in {}",
+                    r.name,
+                    dir.display()
+                );
+            }
+            // The user's mistakes (data, device) hold for every run: stop.
+            Err(e) if is_users(&e) => return Err(e),
+            Err(e) => {
+                bad += 1;
+                eprintln!("error: run {} failed: {e:#}", r.name);
+            }
+        }
+    }
+    let table = summary::write(&exp_dir)?;
+    if n > 1 {
+        print!("{table}");
+    }
+    println!("summary: {}", exp_dir.join("summary.md").display());
+    if bad > 0 {
+        eprintln!(
+            "{bad} of {n} runs failed or diverged (see {})",
+            exp_dir.join("summary.md").display()
+        );
+    }
+    Ok(u8::from(bad > 0))
+}
+
+fn print_test(test: &[(String, f64)]) {
+    for (k, v) in test {
+        println!("  test {k:<14} {v:.6}");
     }
 }

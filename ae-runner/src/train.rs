@@ -6,40 +6,70 @@ use ae_core::data::{chunks, Batches, Dataset};
 use ae_core::image::write_grid;
 use ae_core::metrics::Sums;
 use ae_core::rng::{Purpose, Streams};
-use ae_core::UserError;
 use ae_variants::{Autoencoder, BuildContext};
 use anyhow::{Context, Result};
 use candle_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// What the command line adds to an experiment.
 pub struct RunOptions {
-    pub out: PathBuf,
     /// Overrides `train.device`.
     pub device: Option<String>,
-    /// Move a finished run with the same name aside and run again.
-    pub fresh: bool,
 }
 
 /// How a run ended.
 pub enum Outcome {
     Finished {
-        dir: PathBuf,
-        test: Vec<(String, f64)>,
-    },
-    /// Finished before with the same config: nothing ran.
-    AlreadyDone {
-        dir: PathBuf,
         test: Vec<(String, f64)>,
     },
     /// A loss or metric was not finite.
-    Diverged { dir: PathBuf, message: String },
+    Diverged {
+        message: String,
+    },
 }
 
-/// Runs `exp` (a single run; the folder is named by its seed).
-pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Outcome> {
+/// What a run's folder holds before the run.
+pub enum Existing {
+    New,
+    /// Finished with the same config: nothing to do.
+    Done(Status),
+    /// Finished with another config: the difference.
+    Changed(String),
+    /// Started and not finished (killed, failed, diverged): moved aside when run again.
+    Unfinished(String),
+}
+
+/// The resolved config a run folder holds, without its provenance.
+fn stored_config(dir: &Path) -> Option<serde_yaml::Value> {
+    let mut v: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("config.yaml")).ok()?).ok()?;
+    v.as_mapping_mut()?.remove("provenance");
+    Some(v)
+}
+
+pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
+    if !dir.exists() {
+        return Existing::New;
+    }
+    let old = stored_config(dir);
+    match Status::read(dir) {
+        Some(s) if s.status == "finished" && old.as_ref() == Some(resolved) => Existing::Done(s),
+        Some(s) if s.status == "finished" => Existing::Changed(yaml_diff(old.as_ref(), resolved)),
+        Some(s) => Existing::Unfinished(s.status),
+        None => Existing::Unfinished("no run.json".into()),
+    }
+}
+
+/// Runs `exp` into `dir` (moving an earlier folder there aside). `values` are the swept
+/// values that make this run, recorded in its provenance.
+pub fn run(
+    exp: &Experiment,
+    dir: &Path,
+    values: &[(String, serde_yaml::Value)],
+    opts: &RunOptions,
+) -> Result<Outcome> {
     let dev_spec = opts
         .device
         .clone()
@@ -64,35 +94,37 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Outcome> {
         data.test.len()
     );
 
-    let mut resolved = exp.resolved();
-    let dir = opts
-        .out
-        .join(&exp.name)
-        .join(format!("seed={}", exp.train.seed));
-    if let Some(done) = prepare_dir(&dir, &resolved, opts.fresh)? {
-        return Ok(done);
+    if dir.exists() {
+        let aside = outputs::move_aside(dir)?;
+        tracing::info!("moved the earlier run to {}", aside.display());
     }
-    if let serde_yaml::Value::Mapping(m) = &mut resolved {
-        m.insert(
-            "provenance".into(),
-            outputs::provenance(&ae_core::device::describe(&device), threads),
-        );
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut resolved = exp.resolved();
+    let mut prov = outputs::provenance(&ae_core::device::describe(&device), threads);
+    let swept: serde_yaml::Mapping = values
+        .iter()
+        .map(|(k, v)| (k.clone().into(), v.clone()))
+        .collect();
+    if let Some(p) = prov.as_mapping_mut() {
+        p.insert("sweep_values".into(), serde_yaml::Value::Mapping(swept));
+    }
+    if let Some(m) = resolved.as_mapping_mut() {
+        m.insert("provenance".into(), prov);
     }
     outputs::write_atomic(
         &dir.join("config.yaml"),
         serde_yaml::to_string(&resolved)?.as_bytes(),
     )?;
-    let started = outputs::now();
     let t0 = Instant::now();
     let mut status = Status {
         status: "running".into(),
-        started: started.clone(),
+        started: outputs::now(),
         ended: None,
         seconds: None,
         message: None,
         test: vec![],
     };
-    status.write(&dir)?;
+    status.write(dir)?;
 
     let ctx = BuildContext {
         device: &device,
@@ -100,30 +132,31 @@ pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Outcome> {
         optimizer: &exp.train.optimizer,
         streams,
     };
-    let mut model = exp.spec.build(&exp.model, &ctx)?;
-    let result = train(exp, model.as_mut(), &data, &streams, &dir);
+    let result = exp
+        .spec
+        .build(&exp.model, &ctx)
+        .and_then(|mut model| train(exp, model.as_mut(), &data, &streams, dir));
     status.ended = Some(outputs::now());
     status.seconds = Some(t0.elapsed().as_secs_f64());
     match result {
         Ok(test) => {
             status.status = "finished".into();
             status.test = test.clone();
-            status.write(&dir)?;
-            Ok(Outcome::Finished { dir, test })
+            status.write(dir)?;
+            Ok(Outcome::Finished { test })
         }
         Err(e) if e.is::<Diverged>() => {
             status.status = "diverged".into();
             status.message = Some(e.to_string());
-            status.write(&dir)?;
+            status.write(dir)?;
             Ok(Outcome::Diverged {
-                dir,
                 message: e.to_string(),
             })
         }
         Err(e) => {
             status.status = "failed".into();
             status.message = Some(format!("{e:#}"));
-            status.write(&dir)?;
+            status.write(dir)?;
             Err(e)
         }
     }
@@ -136,43 +169,6 @@ pub struct Diverged {
     epoch: usize,
     what: String,
     value: f64,
-}
-
-/// Makes the run folder. A finished run with the same config is returned as done; one whose
-/// config differs is an error unless `fresh`; an unfinished one is moved aside.
-fn prepare_dir(dir: &Path, resolved: &serde_yaml::Value, fresh: bool) -> Result<Option<Outcome>> {
-    if dir.exists() {
-        let old: Option<serde_yaml::Value> = std::fs::read_to_string(dir.join("config.yaml"))
-            .ok()
-            .and_then(|s| serde_yaml::from_str(&s).ok());
-        let old = old.map(|mut v| {
-            if let serde_yaml::Value::Mapping(m) = &mut v {
-                m.remove("provenance");
-            }
-            v
-        });
-        let status = Status::read(dir);
-        let finished = status.as_ref().is_some_and(|s| s.status == "finished");
-        if finished && !fresh {
-            if old.as_ref() == Some(resolved) {
-                let test = status.map(|s| s.test).unwrap_or_default();
-                return Ok(Some(Outcome::AlreadyDone {
-                    dir: dir.to_path_buf(),
-                    test,
-                }));
-            }
-            let diff = yaml_diff(old.as_ref(), resolved);
-            return Err(UserError(format!(
-                "{} holds a finished run of a different config:\n{diff}\nrun with --fresh to move it aside and start again",
-                dir.display()
-            ))
-            .into());
-        }
-        let aside = outputs::move_aside(dir)?;
-        tracing::info!("moved the earlier run to {}", aside.display());
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(None)
 }
 
 /// The lines of the new config that differ from the old one's.

@@ -140,11 +140,13 @@ impl Autoencoder for Vae {
         ])
     }
 
-    /// Reconstruction metrics decode z = mu; `kl` and `neg_elbo` (beta = 1) use a sampled z.
+    /// Reconstruction metrics decode z = mu; `neg_elbo` (beta = 1), its `nll` (distortion)
+    /// and `kl` (rate) use a sampled z.
     fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
         let mut m = recon_metrics(&self.decode(&self.encode(x)?)?, x)?;
         let (nll, kl) = self.terms(x, rng)?;
-        m.push(("neg_elbo", (nll + &kl)?));
+        m.push(("neg_elbo", (&nll + &kl)?));
+        m.push(("nll", nll));
         m.push(("kl", kl));
         Ok(m)
     }

@@ -1,0 +1,269 @@
+//! `sweep:` (a grid of dotted keys -> lists of values) times `cases:` (a list of override
+//! maps) -> the runs of an experiment, each validated before anything runs.
+
+use crate::config::{parse_experiment, set_dotted, Document, Experiment, RunOrigin};
+use ae_core::{ConfigError, UserError};
+use serde_yaml::{Mapping, Value};
+
+/// One run of an experiment: its folder name, the values that make it this run, its config.
+pub struct PlannedRun {
+    pub name: String,
+    /// (dotted key, value) of the swept keys and the case's overrides, in order.
+    pub values: Vec<(String, Value)>,
+    pub exp: Experiment,
+}
+
+/// Every run of an experiment file.
+pub struct Plan {
+    pub name: String,
+    pub runs: Vec<PlannedRun>,
+    /// The keys that vary between runs (grid keys, then case keys), in order.
+    pub keys: Vec<String>,
+}
+
+/// A value as it appears in a folder name: `0.5`, `vae`, `[256,64]` -> `256-64`.
+pub fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Sequence(items) => items.iter().map(show).collect::<Vec<_>>().join("-"),
+        Value::Null => "null".into(),
+        other => serde_yaml::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+    .replace(['/', '\\', ',', '='], "_")
+}
+
+/// Folder name of a run: `kl_weight=0.5,seed=1` (a key's last part, unless two keys share it).
+fn run_name(values: &[(String, Value)], keys: &[String], seed: u64) -> String {
+    if values.is_empty() {
+        return format!("seed={seed}");
+    }
+    let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let short = |k: &str| {
+        let l = leaf(k);
+        if keys.iter().filter(|o| leaf(o) == l).count() > 1 {
+            k.to_string()
+        } else {
+            l
+        }
+    };
+    values
+        .iter()
+        .map(|(k, v)| format!("{}={}", short(k), show(v)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn as_overrides(map: &Mapping, at: &str) -> Result<Vec<(String, Value)>, ConfigError> {
+    map.iter()
+        .map(|(k, v)| match k {
+            Value::String(k) => Ok((k.clone(), v.clone())),
+            other => Err(ConfigError::new(
+                at,
+                format!("key {other:?} is not a dotted key"),
+            )),
+        })
+        .collect()
+}
+
+/// The grid's combinations, first key slowest: (key, value, where written).
+fn grid(sweep: &Mapping) -> Result<Vec<Vec<(String, String, Value)>>, ConfigError> {
+    let mut combos: Vec<Vec<(String, String, Value)>> = vec![vec![]];
+    for (key, values) in as_overrides(sweep, "sweep")? {
+        let at = format!("sweep.{key}");
+        let Value::Sequence(values) = values else {
+            return Err(ConfigError::new(
+                at,
+                "must be a list of values, e.g. [0.5, 1, 2]",
+            ));
+        };
+        if values.is_empty() {
+            return Err(ConfigError::new(
+                at,
+                "is an empty list: a sweep needs at least one value",
+            ));
+        }
+        let mut next = Vec::with_capacity(combos.len() * values.len());
+        for c in &combos {
+            for v in &values {
+                let mut c = c.clone();
+                c.push((key.clone(), at.clone(), v.clone()));
+                next.push(c);
+            }
+        }
+        combos = next;
+    }
+    Ok(combos)
+}
+
+/// Expands and validates every run of `doc`.
+pub fn plan(doc: &Document) -> Result<Plan, UserError> {
+    let mut base = doc.value.clone();
+    let top = base
+        .as_mapping_mut()
+        .expect("Document::read checks for a mapping");
+    let sweep = top.remove("sweep");
+    let cases = top.remove("cases");
+    let here = |e: ConfigError| doc.error(e, None);
+    let sweep = match sweep {
+        None => Mapping::new(),
+        Some(Value::Mapping(m)) => m,
+        Some(_) => {
+            return Err(here(ConfigError::new(
+                "sweep",
+                "must map dotted keys to lists, e.g. model.kl_weight: [0.5, 1]",
+            )))
+        }
+    };
+    let cases: Vec<Vec<(String, String, Value)>> = match cases {
+        None => vec![vec![]],
+        Some(Value::Sequence(list)) if !list.is_empty() => list
+            .iter()
+            .enumerate()
+            .map(|(j, c)| match c {
+                Value::Mapping(m) => Ok(as_overrides(m, &format!("cases[{j}]"))?
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), format!("cases[{j}].{k}"), v))
+                    .collect()),
+                _ => Err(ConfigError::new(
+                    format!("cases[{j}]"),
+                    "must be a map of dotted keys to values",
+                )),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(here)?,
+        Some(_) => {
+            return Err(here(ConfigError::new(
+                "cases",
+                "must be a non-empty list of maps of dotted keys to values",
+            )))
+        }
+    };
+    let grid = grid(&sweep).map_err(here)?;
+    let mut keys: Vec<String> = Vec::new();
+    for (k, _, _) in grid.iter().chain(&cases).flatten() {
+        if !keys.contains(k) {
+            keys.push(k.clone());
+        }
+    }
+    let combos: Vec<Vec<(String, String, Value)>> = cases
+        .iter()
+        .flat_map(|case| {
+            grid.iter()
+                .map(move |g| g.iter().chain(case).cloned().collect())
+        })
+        .collect();
+    let total = combos.len();
+    let mut runs: Vec<PlannedRun> = Vec::with_capacity(total);
+    let mut resolved: Vec<Value> = Vec::with_capacity(total);
+    for (i, overrides) in combos.iter().enumerate() {
+        let mut value = base.clone();
+        let values: Vec<(String, Value)> = overrides
+            .iter()
+            .map(|(k, _, v)| (k.clone(), v.clone()))
+            .collect();
+        let label = format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0));
+        let origin = RunOrigin { label, overrides };
+        for (k, _, v) in overrides {
+            set_dotted(&mut value, k, v.clone())
+                .map_err(|m| doc.error(ConfigError::new(k.clone(), m), Some(&origin)))?;
+        }
+        let exp = parse_experiment(value, &doc.default_name())
+            .map_err(|e| doc.error(e, Some(&origin)))?;
+        let name = run_name(&values, &keys, exp.train.seed);
+        let this = exp.resolved();
+        if let Some(j) = runs
+            .iter()
+            .zip(&resolved)
+            .position(|(r, v)| r.name == name || *v == this)
+        {
+            return Err(UserError(format!(
+                "{}: runs {} and {} resolve to the same run `{name}` (same folder or same config): give them different values",
+                doc.path.display(),
+                j + 1,
+                i + 1
+            )));
+        }
+        resolved.push(this);
+        runs.push(PlannedRun { name, values, exp });
+    }
+    let name = runs[0].exp.name.clone();
+    Ok(Plan { name, runs, keys })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Document {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.yaml");
+        std::fs::write(&path, text).unwrap();
+        Document::read(&path, &[]).unwrap()
+    }
+
+    const BASE: &str = "model: {variant: vae}\n";
+
+    #[test]
+    fn grid_times_cases_in_order_with_readable_names() {
+        let d = doc(&format!(
+            "{BASE}sweep:\n  model.kl_weight: [0.5, 2]\n  train.seed: [0, 1]\ncases:\n  - {{model.likelihood: bernoulli}}\n  - {{model.likelihood: gaussian, model.sigma: 0.2}}\n"
+        ));
+        let p = plan(&d).unwrap();
+        let names: Vec<&str> = p.runs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names.len(), 8);
+        assert_eq!(names[0], "kl_weight=0.5,seed=0,likelihood=bernoulli");
+        assert_eq!(names[1], "kl_weight=0.5,seed=1,likelihood=bernoulli");
+        assert_eq!(names[7], "kl_weight=2,seed=1,likelihood=gaussian,sigma=0.2");
+        assert_eq!(
+            p.keys,
+            vec![
+                "model.kl_weight",
+                "train.seed",
+                "model.likelihood",
+                "model.sigma"
+            ]
+        );
+        assert_eq!(p.runs[7].exp.train.seed, 1);
+        assert_eq!(p.runs[7].exp.spec.resolved()["sigma"].as_f64(), Some(0.2));
+    }
+
+    #[test]
+    fn no_sweep_is_one_run_named_by_its_seed() {
+        let p = plan(&doc(BASE)).unwrap();
+        assert_eq!(p.runs.len(), 1);
+        assert_eq!(p.runs[0].name, "seed=0");
+        assert_eq!(p.name, "x");
+    }
+
+    #[test]
+    fn a_bad_value_deep_in_the_grid_fails_before_anything_runs_naming_it() {
+        let d = doc(&format!(
+            "{BASE}sweep:\n  train.seed: [0, 1, 2]\n  model.kl_weight: [1, 2, -1]\n"
+        ));
+        let e = plan(&d).err().unwrap().to_string();
+        assert!(
+            e.contains("x.yaml:4")
+                && e.contains("run 3 of 9")
+                && e.contains("model.kl_weight = -1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sweep_mistakes_are_named() {
+        let e = |t: &str| plan(&doc(&format!("{BASE}{t}"))).err().unwrap().to_string();
+        assert!(e("sweep:\n  model.kl_weight: []\n").contains("empty list"));
+        assert!(e("sweep:\n  model.kl_weight: 0.5\n").contains("must be a list"));
+        let unknown = e("sweep:\n  model.kl_wieght: [1]\n");
+        assert!(
+            unknown.contains("x.yaml:3") && unknown.contains("did you mean `kl_weight`"),
+            "{unknown}"
+        );
+        let same = e("cases:\n  - {model.kl_weight: 1}\n  - {model.kl_weight: 1.0}\n");
+        assert!(same.contains("resolve to the same run"), "{same}");
+        assert!(e("cases: []\n").contains("non-empty list"));
+    }
+}
