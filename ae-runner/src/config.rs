@@ -203,12 +203,14 @@ pub struct Document {
     pub sets: Vec<(String, Value)>,
 }
 
+/// A run's own override: (dotted key, where it is written as a key path of the file, value).
+pub type Override = (String, String, Value);
+
 /// Where in the file a run's own overrides (from `sweep:` or `cases:`) were written.
 pub struct RunOrigin<'a> {
     /// "run 3 of 21 (kl_weight=0.5,seed=1)".
     pub label: String,
-    /// (dotted key, where it was written as a key path of the file, its value).
-    pub overrides: &'a [(String, String, Value)],
+    pub overrides: &'a [Override],
 }
 
 impl Document {

@@ -119,9 +119,12 @@ pub struct Group {
     pub runs: usize,
 }
 
+/// The non-seed values of a group and its runs.
+type Bucket<'a> = (Vec<(String, String)>, Vec<&'a RunRecord>);
+
 /// Groups runs by every swept key but the seed, in first-seen order.
 pub fn group(runs: &[RunRecord]) -> Vec<Group> {
-    let mut groups: Vec<(Vec<(String, String)>, Vec<&RunRecord>)> = Vec::new();
+    let mut groups: Vec<Bucket> = Vec::new();
     for r in runs {
         let key: Vec<(String, String)> = r
             .values
@@ -160,18 +163,29 @@ pub fn group(runs: &[RunRecord]) -> Vec<Group> {
         .collect()
 }
 
-/// A number with four significant digits (at least two decimals).
-pub fn num(v: f64) -> String {
+/// Decimals that show four significant digits of `v` (at least two).
+fn decimals(v: f64) -> usize {
     if v == 0.0 || !v.is_finite() {
-        return format!("{v}");
+        return 2;
     }
-    let digits = (3 - v.abs().log10().floor() as i64).clamp(2, 8) as usize;
-    format!("{v:.digits$}")
+    (3 - v.abs().log10().floor() as i64).clamp(2, 8) as usize
 }
 
+/// A number with four significant digits (at least two decimals).
+pub fn num(v: f64) -> String {
+    format!("{v:.*}", decimals(v))
+}
+
+/// mean ± std, both to the mean's precision.
 fn cell(s: Option<&Stat>) -> String {
     match s {
-        Some(s) if s.n > 1 => format!("{} ± {}", num(s.mean), num(s.std)),
+        Some(s) if s.n > 1 => format!(
+            "{:.*} ± {:.*}",
+            decimals(s.mean),
+            s.mean,
+            decimals(s.mean),
+            s.std
+        ),
         Some(s) => num(s.mean),
         None => "".into(),
     }
@@ -237,7 +251,16 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     let rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
-            let mut row: Vec<String> = g.values.iter().map(|(_, v)| v.clone()).collect();
+            let mut row: Vec<String> = group_keys
+                .iter()
+                .map(|k| {
+                    g.values
+                        .iter()
+                        .find(|(gk, _)| gk == *k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                })
+                .collect();
             row.push(if g.finished == g.runs {
                 g.runs.to_string()
             } else {
@@ -359,7 +382,7 @@ mod tests {
     fn numbers_keep_four_significant_digits() {
         assert_eq!(num(0.0123456), "0.01235");
         assert_eq!(num(108.5531), "108.55");
-        assert_eq!(num(3.14159), "3.142");
+        assert_eq!(num(3.33333), "3.333");
     }
 
     fn rec(name: &str, kl: &str, seed: &str, mse: f64, status: &str) -> RunRecord {

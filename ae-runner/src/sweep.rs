@@ -1,7 +1,7 @@
 //! `sweep:` (a grid of dotted keys -> lists of values) times `cases:` (a list of override
 //! maps) -> the runs of an experiment, each validated before anything runs.
 
-use crate::config::{parse_experiment, set_dotted, Document, Experiment, RunOrigin};
+use crate::config::{parse_experiment, set_dotted, Document, Experiment, Override, RunOrigin};
 use ae_core::{ConfigError, UserError};
 use serde_yaml::{Mapping, Value};
 
@@ -69,8 +69,8 @@ fn as_overrides(map: &Mapping, at: &str) -> Result<Vec<(String, Value)>, ConfigE
 }
 
 /// The grid's combinations, first key slowest: (key, value, where written).
-fn grid(sweep: &Mapping) -> Result<Vec<Vec<(String, String, Value)>>, ConfigError> {
-    let mut combos: Vec<Vec<(String, String, Value)>> = vec![vec![]];
+fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
+    let mut combos: Vec<Vec<Override>> = vec![vec![]];
     for (key, values) in as_overrides(sweep, "sweep")? {
         let at = format!("sweep.{key}");
         let Value::Sequence(values) = values else {
@@ -117,7 +117,7 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             )))
         }
     };
-    let cases: Vec<Vec<(String, String, Value)>> = match cases {
+    let cases: Vec<Vec<Override>> = match cases {
         None => vec![vec![]],
         Some(Value::Sequence(list)) if !list.is_empty() => list
             .iter()
@@ -148,7 +148,7 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             keys.push(k.clone());
         }
     }
-    let combos: Vec<Vec<(String, String, Value)>> = cases
+    let combos: Vec<Vec<Override>> = cases
         .iter()
         .flat_map(|case| {
             grid.iter()

@@ -164,7 +164,7 @@ pub fn run(
 
 /// A loss or metric that is NaN or infinite.
 #[derive(Debug, thiserror::Error)]
-#[error("diverged at epoch {epoch}: {what} is {value}; try a lower train.optimizer.lr")]
+#[error("diverged in epoch {epoch}: {what} is {value}; try a lower train.optimizer.lr")]
 pub struct Diverged {
     epoch: usize,
     what: String,
@@ -265,12 +265,12 @@ fn train(
         bar.finish_and_clear();
         let train_secs = t0.elapsed().as_secs_f64();
         let train_means = sums.means()?;
-        check_finite(epoch, &train_means)?;
+        check_finite(epoch + 1, &train_means)?;
         let val = match &data.val {
             Some(v) => evaluate(model, &v.images, t.eval_batch_size, streams)?,
             None => vec![],
         };
-        check_finite(epoch, &val)?;
+        check_finite(epoch + 1, &val)?;
         let test = match t.test_each_epoch {
             true => evaluate(model, &data.test.images, t.eval_batch_size, streams)?,
             false => vec![],

@@ -1,0 +1,181 @@
+//! Sweeps end to end on real MNIST: every run, the summary tables and plots, --dry-run, a
+//! re-run that completes only what is missing, `summarize`, `compare`, and a diverging run
+//! that is recorded while the sweep goes on.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+const SWEEP: &str = "\
+name: tiny
+data: { train_limit: 256, val_size: 100, test_limit: 200 }
+model: { variant: vae, hidden: [32], latent_dim: 4 }
+train: { epochs: 1, batch_size: 64, device: cpu }
+sweep:
+  model.kl_weight: [0.5, 2]
+  train.seed: [0, 1]
+";
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.yaml", SWEEP);
+    let out = tmp.path().join("results");
+    let outs = out.to_str().unwrap();
+    let o = ae_runner(&[&file, "--out", outs]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let exp = out.join("tiny");
+    for run in [
+        "kl_weight=0.5,seed=0",
+        "kl_weight=0.5,seed=1",
+        "kl_weight=2,seed=0",
+        "kl_weight=2,seed=1",
+    ] {
+        assert!(exp.join(run).join("test.csv").exists(), "{run}");
+    }
+    let (header, rows) = read_csv(&exp.join("summary.csv"));
+    assert_eq!(rows.len(), 4);
+    for col in [
+        "run",
+        "model.kl_weight",
+        "train.seed",
+        "status",
+        "seconds",
+        "mse",
+        "neg_elbo",
+        "kl",
+        "nll",
+    ] {
+        assert!(header.iter().any(|h| h == col), "{col} not in {header:?}");
+    }
+    // The mean in summary.md is the mean of the two seeds' values in summary.csv.
+    let neg = header.iter().position(|h| h == "neg_elbo").unwrap();
+    let kl = header.iter().position(|h| h == "model.kl_weight").unwrap();
+    let want = (rows[0][neg] + rows[1][neg]) / 2.0;
+    assert_eq!(rows[0][kl], 0.5);
+    let md = std::fs::read_to_string(exp.join("summary.md")).unwrap();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| 0.5 |"))
+        .unwrap_or_else(|| panic!("{md}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    let hdr: Vec<&str> = md
+        .lines()
+        .find(|l| l.starts_with("| kl_weight"))
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .collect();
+    let got: f64 = cells[hdr.iter().position(|h| *h == "neg_elbo").unwrap()]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (got - want).abs() < 0.01 * want.abs().max(1.0),
+        "{got} vs {want}"
+    );
+    assert_eq!(cells[hdr.iter().position(|h| *h == "n").unwrap()], "2");
+    for svg in ["sweep.svg", "rate_distortion.svg"] {
+        let s = std::fs::read_to_string(exp.join(svg)).unwrap();
+        assert!(s.starts_with("<svg") && s.contains("<circle"), "{svg}");
+    }
+
+    // Nothing left to do; then one run looks killed (its status still `running`).
+    let dry = ae_runner(&[&file, "--out", outs, "--dry-run"]);
+    assert_eq!(stdout(&dry).matches(" done").count(), 4, "{}", stdout(&dry));
+    let killed = exp.join("kl_weight=2,seed=1/run.json");
+    let status = std::fs::read_to_string(&killed)
+        .unwrap()
+        .replace("\"finished\"", "\"running\"");
+    std::fs::write(&killed, status).unwrap();
+    let dry = ae_runner(&[&file, "--out", outs, "--dry-run"]);
+    assert!(
+        stdout(&dry).contains("to run again (was running)"),
+        "{}",
+        stdout(&dry)
+    );
+    let again = ae_runner(&[&file, "--out", outs]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again).matches("already finished").count(),
+        3,
+        "{}",
+        stdout(&again)
+    );
+    assert!(exp.join("kl_weight=2,seed=1.old-1").exists());
+
+    // summarize rebuilds the same tables from the folders.
+    let before = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    std::fs::remove_file(exp.join("summary.csv")).unwrap();
+    std::fs::remove_file(exp.join("summary.md")).unwrap();
+    let s = ae_runner(&["summarize", exp.to_str().unwrap()]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(
+        std::fs::read_to_string(exp.join("summary.csv")).unwrap(),
+        before
+    );
+    assert!(exp.join("summary.md").exists());
+
+    // compare: two experiments side by side on their shared metrics.
+    let other_text = SWEEP
+        .replace("name: tiny", "name: other")
+        .replace("variant: vae", "variant: plain")
+        .replace("  model.kl_weight: [0.5, 2]\n", "");
+    let other_file = write(tmp.path(), "other.yaml", &other_text);
+    assert!(ae_runner(&[&other_file, "--out", outs]).status.success());
+    let to = tmp.path().join("cmp");
+    let c = ae_runner(&[
+        "compare",
+        exp.to_str().unwrap(),
+        out.join("other").to_str().unwrap(),
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert!(c.status.success(), "{}", stderr(&c));
+    let table = std::fs::read_to_string(to.with_extension("md")).unwrap();
+    assert!(
+        table.contains("| experiment | runs | n | mse | psnr | bce |"),
+        "{table}"
+    );
+    assert!(!table.contains("neg_elbo"), "only shared metrics: {table}");
+    assert_eq!(table.lines().filter(|l| l.starts_with("| tiny")).count(), 2);
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with("| other")).count(),
+        1
+    );
+    let (_, crows) = read_csv(&to.with_extension("csv"));
+    assert_eq!(crows.len(), 3);
+}
+
+#[test]
+fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = SWEEP.replace(
+        "  train.seed: [0, 1]\n",
+        "cases:\n  - { train.optimizer.lr: 1.0e-3 }\n  - { train.optimizer.lr: 1.0e4 }\n",
+    );
+    let file = write(tmp.path(), "div.yaml", &text);
+    let out = tmp.path().join("results");
+    let o = ae_runner(&[&file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("diverged"), "{}", stderr(&o));
+    let (header, rows) = read_csv(&out.join("tiny/summary.csv"));
+    assert_eq!(rows.len(), 4);
+    let csv = std::fs::read_to_string(out.join("tiny/summary.csv")).unwrap();
+    assert_eq!(csv.matches(",finished,").count(), 2, "{csv}");
+    assert_eq!(csv.matches(",diverged,").count(), 2, "{csv}");
+    assert!(header.contains(&"status".to_string()));
+    let md = std::fs::read_to_string(out.join("tiny/summary.md")).unwrap();
+    assert!(
+        md.contains("Not finished") && md.contains("diverged in epoch 1"),
+        "{md}"
+    );
+}
