@@ -36,6 +36,8 @@ struct Panel {
     /// Draw lines between points (false: a scatter with labels).
     lines: bool,
     point_labels: Vec<String>,
+    /// Ticks at these x values (the swept values) instead of evenly spaced ones.
+    x_ticks: Option<Vec<f64>>,
 }
 
 fn ticks(lo: f64, hi: f64) -> Vec<f64> {
@@ -99,14 +101,16 @@ fn panel(svg: &mut String, p: &Panel, ox: f64, oy: f64) {
             num(t)
         );
     }
-    for t in ticks(x0, x1) {
-        let v = if p.log_x { 10f64.powf(t) } else { t };
+    let xt = p.x_ticks.clone().unwrap_or_else(|| {
+        ticks(x0, x1).into_iter().map(|t| if p.log_x { 10f64.powf(t) } else { t }).collect()
+    });
+    for v in xt {
+        let label = if p.x_ticks.is_some() { format!("{v}") } else { num(v) };
         let _ = write!(
             svg,
-            r##"<text x="{}" y="{}" font-size="9" text-anchor="middle">{}</text>"##,
-            ox + M.0 + (t - x0) / (x1 - x0) * pw,
-            oy + M.2 + ph + 12.0,
-            num(v)
+            r##"<text x="{:.1}" y="{}" font-size="9" text-anchor="middle">{label}</text>"##,
+            sx(v),
+            oy + M.2 + ph + 12.0
         );
     }
     for (i, s) in p.series.iter().enumerate() {
@@ -222,6 +226,9 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
             labels.push(label(g));
         }
     }
+    let mut distinct = xs.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
     let metrics: Vec<&String> = first.stats.keys().collect();
     let point = |s: &Stat, x: f64| Point {
         x,
@@ -254,6 +261,7 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
             log_x,
             lines: true,
             point_labels: vec![],
+            x_ticks: Some(distinct.clone()),
         })
         .filter(|p| !p.series.is_empty())
         .collect();
@@ -283,7 +291,7 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
         .collect();
     if rd.len() > 1 {
         let panel = Panel {
-            title: "rate-distortion (test, nats per image)".into(),
+            title: "rate-distortion: NLL against KL (test, nats per image)".into(),
             x_label: format!(
                 "rate: KL(q(z|x) || p(z))   [labels: {}]",
                 first
@@ -300,6 +308,7 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
             log_x: false,
             lines: false,
             point_labels: rd.iter().map(|(_, l)| l.clone()).collect(),
+            x_ticks: None,
         };
         write_svg(&exp_dir.join("rate_distortion.svg"), &[panel])?;
     }
