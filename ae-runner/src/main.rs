@@ -48,6 +48,23 @@ struct RunArgs {
     /// Run again runs that already finished (their folders are moved aside, never deleted).
     #[arg(long)]
     fresh: bool,
+    /// Run only the K-th of N disjoint slices of the runs (0-based, K/N); `summarize` merges.
+    #[arg(long, value_name = "K/N", value_parser = parse_shard)]
+    shard: Option<(usize, usize)>,
+    /// Run J runs at once, as J child processes (shards), each with its share of the cores.
+    #[arg(long, value_name = "J", default_value_t = 1)]
+    jobs: usize,
+}
+
+fn parse_shard(s: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("`{s}`: expected K/N with 0 <= K < N, e.g. 0/4");
+    let (k, n) = s.split_once('/').ok_or_else(bad)?;
+    let (k, n): (usize, usize) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+    if k < n {
+        Ok((k, n))
+    } else {
+        Err(bad())
+    }
 }
 
 #[derive(Subcommand)]
@@ -117,7 +134,7 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
 }
 
 fn run(a: RunArgs) -> anyhow::Result<u8> {
-    let path = a.experiment.expect("clap requires it");
+    let path = a.experiment.clone().expect("clap requires it");
     let sets = a
         .sets
         .iter()
@@ -142,19 +159,35 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let exp_dir = a.out.join(&plan.name);
-    let states: Vec<Existing> = plan
-        .runs
+    if a.jobs > 1 && a.shard.is_none() && !a.dry_run {
+        return run_jobs(&a, &exp_dir);
+    }
+    let runs: Vec<&sweep::PlannedRun> = match a.shard {
+        Some((k, n)) => plan
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, r)| r)
+            .collect(),
+        None => plan.runs.iter().collect(),
+    };
+    let states: Vec<Existing> = runs
         .iter()
         .map(|r| train::inspect(&exp_dir.join(&r.name), &r.exp.resolved()))
         .collect();
     if a.dry_run {
+        let of = a
+            .shard
+            .map(|(k, n)| format!(" (shard {k}/{n} of {})", plan.runs.len()))
+            .unwrap_or_default();
         println!(
-            "{} runs of {} in {}:",
-            plan.runs.len(),
+            "{} runs of {}{of} in {}:",
+            runs.len(),
             plan.name,
             exp_dir.display()
         );
-        for (r, s) in plan.runs.iter().zip(&states) {
+        for (r, s) in runs.iter().zip(&states) {
             let what = match s {
                 Existing::New => "to run".to_string(),
                 Existing::Done(_) if a.fresh => "done (will run again: --fresh)".into(),
@@ -167,8 +200,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         return Ok(0);
     }
     if !a.fresh {
-        let changed: Vec<String> = plan
-            .runs
+        let changed: Vec<String> = runs
             .iter()
             .zip(&states)
             .filter_map(|(r, s)| match s {
@@ -188,14 +220,20 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         }
     }
     // candle sizes its matmul thread pool from RAYON_NUM_THREADS when it first runs one; set it
-    // before any tensor work (0 keeps candle's default: every core).
-    let threads = plan.runs[0].exp.train.threads;
+    // before any tensor work (0 keeps candle's default: every core). A parent running --jobs
+    // gives each child its share through AE_THREADS.
+    let threads = std::env::var("AE_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(plan.runs[0].exp.train.threads);
     if threads > 0 {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
-    let opts = RunOptions { device: a.device };
-    let (n, mut bad) = (plan.runs.len(), 0);
-    for (i, (r, state)) in plan.runs.iter().zip(&states).enumerate() {
+    let opts = RunOptions {
+        device: a.device.clone(),
+    };
+    let (n, mut bad) = (runs.len(), 0);
+    for (i, (r, state)) in runs.iter().zip(&states).enumerate() {
         let dir = exp_dir.join(&r.name);
         if let (Existing::Done(s), false) = (state, a.fresh) {
             println!(
@@ -229,11 +267,19 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             }
         }
     }
-    let table = summary::write(&exp_dir)?;
-    if n > 1 {
-        print!("{table}");
+    // Shards never write the summary: they would race on it. `summarize` merges them.
+    if let Some((k, total)) = a.shard {
+        println!(
+            "shard {k}/{total} done; after every shard: ae-runner summarize {}",
+            exp_dir.display()
+        );
+    } else {
+        let table = summary::write(&exp_dir)?;
+        if n > 1 {
+            print!("{table}");
+        }
+        println!("summary: {}", exp_dir.join("summary.md").display());
     }
-    println!("summary: {}", exp_dir.join("summary.md").display());
     if bad > 0 {
         eprintln!(
             "{bad} of {n} runs failed or diverged (see {})",
@@ -241,6 +287,51 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(u8::from(bad > 0))
+}
+
+/// `--jobs J`: J children, each running shard i/J with its share of the cores; then the
+/// summary. The exit code is the worst of the children's.
+fn run_jobs(a: &RunArgs, exp_dir: &std::path::Path) -> anyhow::Result<u8> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_child = (cores / a.jobs).max(1);
+    let exe = std::env::current_exe()?;
+    let mut args: Vec<String> = vec![
+        a.experiment
+            .as_ref()
+            .expect("clap requires it")
+            .display()
+            .to_string(),
+        "--out".into(),
+        a.out.display().to_string(),
+    ];
+    for s in &a.sets {
+        args.extend(["--set".into(), s.clone()]);
+    }
+    if let Some(d) = &a.device {
+        args.extend(["--device".into(), d.clone()]);
+    }
+    if a.fresh {
+        args.push("--fresh".into());
+    }
+    tracing::info!("{} jobs, {per_child} thread(s) each", a.jobs);
+    let children = (0..a.jobs)
+        .map(|k| {
+            std::process::Command::new(&exe)
+                .args(&args)
+                .args(["--shard", &format!("{k}/{}", a.jobs)])
+                .env("AE_THREADS", per_child.to_string())
+                .spawn()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut worst = 0u8;
+    for mut c in children {
+        let code = c.wait()?.code().unwrap_or(1);
+        worst = worst.max(u8::try_from(code).unwrap_or(1));
+    }
+    let table = summary::write(exp_dir)?;
+    print!("{table}");
+    println!("summary: {}", exp_dir.join("summary.md").display());
+    Ok(worst)
 }
 
 fn print_test(test: &[(String, f64)]) {

@@ -102,10 +102,17 @@ fn panel(svg: &mut String, p: &Panel, ox: f64, oy: f64) {
         );
     }
     let xt = p.x_ticks.clone().unwrap_or_else(|| {
-        ticks(x0, x1).into_iter().map(|t| if p.log_x { 10f64.powf(t) } else { t }).collect()
+        ticks(x0, x1)
+            .into_iter()
+            .map(|t| if p.log_x { 10f64.powf(t) } else { t })
+            .collect()
     });
     for v in xt {
-        let label = if p.x_ticks.is_some() { format!("{v}") } else { num(v) };
+        let label = if p.x_ticks.is_some() {
+            format!("{v}")
+        } else {
+            num(v)
+        };
         let _ = write!(
             svg,
             r##"<text x="{:.1}" y="{}" font-size="9" text-anchor="middle">{label}</text>"##,

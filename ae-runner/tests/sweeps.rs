@@ -179,3 +179,85 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
         "{md}"
     );
 }
+
+/// summary.csv without its timing column.
+fn summary_without_seconds(exp: &Path) -> Vec<Vec<String>> {
+    let mut r = csv::Reader::from_path(exp.join("summary.csv")).unwrap();
+    let secs = r
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "seconds")
+        .unwrap();
+    r.records()
+        .map(|rec| {
+            rec.unwrap()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != secs)
+                .map(|(_, v)| v.to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn shards_and_jobs_give_the_same_table_as_one_process() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(tmp.path(), "tiny.yaml", SWEEP);
+    let dir = |n: &str| tmp.path().join(n);
+    let run = |out: &str, extra: &[&str]| {
+        let o = dir(out);
+        let mut args = vec![file.as_str(), "--out", o.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let r = ae_runner(&args);
+        assert!(r.status.success(), "{extra:?}: {}", stderr(&r));
+        r
+    };
+    run("whole", &[]);
+    let s0 = run("sharded", &["--shard", "0/2"]);
+    assert!(stdout(&s0).contains("summarize"), "{}", stdout(&s0));
+    assert!(
+        !dir("sharded/tiny/summary.csv").exists(),
+        "a shard wrote the summary"
+    );
+    run("sharded", &["--shard", "1/2"]);
+    assert_eq!(std::fs::read_dir(dir("sharded/tiny")).unwrap().count(), 4);
+    let s = ae_runner(&["summarize", dir("sharded/tiny").to_str().unwrap()]);
+    assert!(s.status.success());
+    run("jobs", &["--jobs", "2"]);
+    let whole = summary_without_seconds(&dir("whole/tiny"));
+    assert_eq!(whole.len(), 4);
+    assert_eq!(summary_without_seconds(&dir("sharded/tiny")), whole);
+    assert_eq!(summary_without_seconds(&dir("jobs/tiny")), whole);
+}
+
+#[test]
+fn the_thread_count_does_not_change_the_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let test_csv = |threads: &str| {
+        let out = tmp.path().join(format!("t{threads}"));
+        let mut args = vec![
+            "experiments/vae.yaml",
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+        ];
+        let t = format!("train.threads={threads}");
+        args.push(&t);
+        args.extend_from_slice(SMALL);
+        let o = ae_runner(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(out.join("vae/seed=0/test.csv")).unwrap()
+    };
+    assert_eq!(test_csv("1"), test_csv("2"));
+}
+
+#[test]
+fn bad_shards_are_refused() {
+    for bad in ["2/2", "x/2", "1"] {
+        let o = ae_runner(&["experiments/vae.yaml", "--shard", bad, "--dry-run"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(stderr(&o).contains("K/N"), "{}", stderr(&o));
+    }
+}
