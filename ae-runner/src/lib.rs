@@ -5,6 +5,7 @@ pub mod config;
 pub mod locate;
 pub mod outputs;
 pub mod plot;
+pub mod slurm;
 pub mod summary;
 pub mod sweep;
 pub mod train;

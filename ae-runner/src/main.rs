@@ -78,6 +78,31 @@ enum Command {
         #[arg(long, default_value = "results/compare")]
         to: PathBuf,
     },
+    /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
+    Slurm(SlurmArgs),
+}
+
+#[derive(Args)]
+struct SlurmArgs {
+    experiment: PathBuf,
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    #[arg(long)]
+    device: Option<String>,
+    /// Array tasks (default: one per run).
+    #[arg(long)]
+    shards: Option<usize>,
+    #[arg(long)]
+    partition: Option<String>,
+    #[arg(long)]
+    gpus_per_task: Option<u32>,
+    #[arg(long, default_value_t = 1)]
+    cpus_per_task: u32,
+    /// Time limit per task, e.g. 02:00:00.
+    #[arg(long)]
+    time: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -99,6 +124,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        Some(Command::Slurm(args)) => slurm(args),
         None => run(cli.run),
     };
     match result {
@@ -130,6 +156,50 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
     }
     print!("{}", summary::compare(dirs, to)?);
     println!("written: {}.md, {}.csv", to.display(), to.display());
+    Ok(0)
+}
+
+fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
+    let sets = a
+        .sets
+        .iter()
+        .map(|s| config::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = sweep::plan(&Document::read(&a.experiment, &sets)?)?;
+    let shards = a
+        .shards
+        .unwrap_or(plan.runs.len())
+        .clamp(1, plan.runs.len());
+    let abs = |p: &std::path::Path| -> anyhow::Result<String> {
+        Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(p)
+        }
+        .display()
+        .to_string())
+    };
+    let mut run_args = vec![abs(&a.experiment)?, "--out".into(), abs(&a.out)?];
+    for s in &a.sets {
+        run_args.extend(["--set".into(), s.clone()]);
+    }
+    if let Some(d) = &a.device {
+        run_args.extend(["--device".into(), d.clone()]);
+    }
+    let opts = ae_runner::slurm::SlurmOptions {
+        shards,
+        partition: a.partition,
+        gpus_per_task: a.gpus_per_task,
+        cpus_per_task: a.cpus_per_task,
+        time: a.time,
+    };
+    let submit =
+        ae_runner::slurm::write_scripts(&a.out.join(&plan.name), &plan.name, &run_args, &opts)?;
+    println!(
+        "{} runs in {shards} array tasks; submit with:\n  bash {}",
+        plan.runs.len(),
+        submit.display()
+    );
     Ok(0)
 }
 

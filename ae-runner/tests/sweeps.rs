@@ -261,3 +261,66 @@ fn bad_shards_are_refused() {
         assert!(stderr(&o).contains("K/N"), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn a_sweep_killed_with_sigkill_completes_only_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = write(
+        tmp.path(),
+        "tiny.yaml",
+        &SWEEP.replace("epochs: 1", "epochs: 3"),
+    );
+    let out = tmp.path().join("results");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ae-runner"))
+        .args([&file, "--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join("tiny/kl_weight=0.5,seed=0/run.json");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !std::fs::read_to_string(&first)
+        .unwrap_or_default()
+        .contains("\"finished\"")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done_before: Vec<String> = [
+        "kl_weight=0.5,seed=0",
+        "kl_weight=0.5,seed=1",
+        "kl_weight=2,seed=0",
+        "kl_weight=2,seed=1",
+    ]
+    .iter()
+    .filter(|r| {
+        std::fs::read_to_string(out.join("tiny").join(r).join("run.json"))
+            .unwrap_or_default()
+            .contains("\"finished\"")
+    })
+    .map(|r| r.to_string())
+    .collect();
+    assert!(
+        !done_before.is_empty() && done_before.len() < 4,
+        "{done_before:?}"
+    );
+    let again = ae_runner(&[&file, "--out", out.to_str().unwrap()]);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stdout(&again).matches("already finished").count(),
+        done_before.len(),
+        "{}",
+        stdout(&again)
+    );
+    let (_, rows) = read_csv(&out.join("tiny/summary.csv"));
+    assert_eq!(rows.len(), 4);
+    let csv = std::fs::read_to_string(out.join("tiny/summary.csv")).unwrap();
+    assert_eq!(csv.matches(",finished,").count(), 4, "{csv}");
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs a small sweep as a Slurm job array on a real single-node cluster (Debian's slurm-wlm,
+# started by scripts/slurm-local.sh) and checks that the merged summary equals the summary of
+# the same sweep run in one process (all columns but the timing). Needs root; used by .ci/run.
+#   scripts/slurm-test.sh [path/to/ae-runner]   (default: target/debug/ae-runner)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN="$(realpath "${1:-target/debug/ae-runner}")"
+[ -x "$BIN" ] || { echo "slurm-test: no $BIN (build it first)" >&2; exit 1; }
+export SLURM_LOCAL_DIR="${SLURM_LOCAL_DIR:-/tmp/aelab-slurm}"
+scripts/slurm-local.sh start
+trap 'scripts/slurm-local.sh stop' EXIT
+eval "$(scripts/slurm-local.sh env)"
+
+TMP="$(mktemp -d /tmp/aelab-slurm-test.XXXXXX)"
+cat > "$TMP/tiny.yaml" <<'YAML'
+name: tiny
+data: { train_limit: 256, val_size: 100, test_limit: 200 }
+model: { variant: vae, hidden: [32], latent_dim: 4 }
+train: { epochs: 1, batch_size: 64, device: cpu }
+sweep:
+  model.kl_weight: [0.5, 2]
+  train.seed: [0, 1]
+YAML
+
+"$BIN" "$TMP/tiny.yaml" --out "$TMP/one" > "$TMP/one.log" 2>&1
+"$BIN" slurm "$TMP/tiny.yaml" --out "$TMP/slurm" --shards 2
+bash "$TMP/slurm/tiny/slurm/submit.sh" | tee "$TMP/submit.log"
+deadline=$(( SECONDS + 600 ))
+while [ -n "$(squeue -h -o %i 2>/dev/null)" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "slurm-test: jobs still queued after 600 s" >&2; squeue >&2; exit 1; }
+    sleep 2
+done
+cat "$SLURM_LOCAL_DIR/log/jobcomp.log" || true
+
+python3 - "$TMP/one/tiny/summary.csv" "$TMP/slurm/tiny/summary.csv" <<'PY'
+import csv, sys
+def rows(path):
+    with open(path) as f:
+        r = list(csv.DictReader(f))
+    for row in r:
+        row.pop("seconds", None)
+    return r
+one, merged = rows(sys.argv[1]), rows(sys.argv[2])
+assert len(one) == 4, one
+assert all(r["status"] == "finished" for r in merged), merged
+assert one == merged, f"summaries differ:\n{one}\n{merged}"
+print(f"slurm-test: the array's merged summary equals the one-process summary ({len(one)} runs)")
+PY
+rm -rf "$TMP"
