@@ -4,7 +4,7 @@
 
 use crate::error::{ensure, ConfigError};
 use candle_core::backprop::GradStore;
-use candle_core::{CpuStorage, Layout, Result, Tensor, Var};
+use candle_core::{CpuStorage, Device, Layout, Result, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,8 @@ pub struct OptimizerConfig {
     pub eps: f64,
     /// L2 penalty added to the gradient, as in `torch.optim.Adam` (not decoupled).
     pub weight_decay: f64,
+    /// Clip the global norm of each optimiser's gradients to this value (`clip_grad_norm_`).
+    pub grad_clip: Option<f64>,
 }
 
 impl Default for OptimizerConfig {
@@ -35,6 +37,7 @@ impl Default for OptimizerConfig {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            grad_clip: None,
         }
     }
 }
@@ -53,6 +56,11 @@ impl OptimizerConfig {
         ensure(self.eps > 0.0, &k("eps"), || {
             format!("{} is not allowed: must be > 0", self.eps)
         })?;
+        if let Some(c) = self.grad_clip {
+            ensure(c > 0.0 && c.is_finite(), &k("grad_clip"), || {
+                format!("{c} is not allowed: must be > 0 (or absent: no clipping)")
+            })?;
+        }
         ensure(self.weight_decay >= 0.0, &k("weight_decay"), || {
             format!("{} is not allowed: must be >= 0", self.weight_decay)
         })
@@ -67,8 +75,10 @@ impl OptimizerConfig {
     }
 }
 
-/// Adam over a fixed list of variables; `moments[i]` holds m and v of `vars[i]` as [2, numel].
+/// Adam over a fixed list of named variables; `moments[i]` holds m and v of `vars[i]` as
+/// [2, numel].
 pub struct Adam {
+    names: Vec<String>,
     vars: Vec<Var>,
     moments: Vec<Tensor>,
     steps: usize,
@@ -76,12 +86,14 @@ pub struct Adam {
 }
 
 impl Adam {
-    pub fn new(vars: Vec<Var>, cfg: OptimizerConfig) -> Result<Self> {
+    pub fn new(named: Vec<(String, Var)>, cfg: OptimizerConfig) -> Result<Self> {
+        let (names, vars): (Vec<String>, Vec<Var>) = named.into_iter().unzip();
         let moments = vars
             .iter()
             .map(|v| Tensor::zeros((2, v.elem_count()), v.dtype(), v.device()))
             .collect::<Result<_>>()?;
         Ok(Self {
+            names,
             vars,
             moments,
             steps: 0,
@@ -97,6 +109,20 @@ impl Adam {
 
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.steps += 1;
+        let grad_scale = match self.cfg.grad_clip {
+            Some(clip) => {
+                let mut sq = 0f64;
+                for g in self.vars.iter().filter_map(|v| grads.get(v)) {
+                    sq += g
+                        .sqr()?
+                        .sum_all()?
+                        .to_dtype(candle_core::DType::F64)?
+                        .to_scalar::<f64>()?;
+                }
+                (clip / (sq.sqrt() + 1e-6)).min(1.0) as f32
+            }
+            None => 1.0,
+        };
         let c = &self.cfg;
         let t = self.steps as i32;
         let update = AdamUpdate {
@@ -106,6 +132,7 @@ impl Adam {
             weight_decay: c.weight_decay as f32,
             step_size: (c.lr / (1.0 - c.beta1.powi(t))) as f32,
             bias2_sqrt: (1.0 - c.beta2.powi(t)).sqrt() as f32,
+            grad_scale,
         };
         for (var, mv) in self.vars.iter().zip(&self.moments) {
             let Some(g) = grads.get(var) else { continue };
@@ -123,6 +150,47 @@ impl Adam {
     pub fn steps(&self) -> usize {
         self.steps
     }
+
+    /// The optimiser's state for a checkpoint: `<var name>` -> [m; v], and `steps`.
+    pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut out: Vec<(String, Tensor)> = self
+            .names
+            .iter()
+            .cloned()
+            .zip(self.moments.iter().cloned())
+            .collect();
+        out.push((
+            "steps".into(),
+            Tensor::new(&[self.steps as i64], &Device::Cpu)?,
+        ));
+        Ok(out)
+    }
+
+    /// Restores what [`Adam::state`] saved, `get(key)` reading a saved tensor.
+    pub fn restore(&mut self, get: &dyn Fn(&str) -> Result<Tensor>) -> Result<()> {
+        for ((name, mv), var) in self
+            .names
+            .iter()
+            .zip(self.moments.iter_mut())
+            .zip(&self.vars)
+        {
+            let t = get(name)?;
+            if t.dims() != mv.dims() {
+                candle_core::bail!(
+                    "optimiser state of {name} has shape {:?}, this model's {:?}",
+                    t.dims(),
+                    mv.dims()
+                );
+            }
+            *mv = t
+                .to_dtype(mv.dtype())?
+                .to_device(var.device())?
+                .contiguous()?
+                .copy()?;
+        }
+        self.steps = get("steps")?.to_vec1::<i64>()?[0] as usize;
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -135,13 +203,15 @@ struct AdamUpdate {
     step_size: f32,
     /// sqrt(1 - beta2^t)
     bias2_sqrt: f32,
+    /// Gradient clipping factor (1: none).
+    grad_scale: f32,
 }
 
 impl AdamUpdate {
     /// The same arithmetic as the fused CPU ops, for devices without them.
     fn apply_with_tensor_ops(&self, var: &Var, mv: &Tensor, g: &Tensor) -> Result<()> {
         let w = var.as_tensor();
-        let g = g.flatten_all()?;
+        let g = (g.flatten_all()? * self.grad_scale as f64)?;
         let g = if self.weight_decay > 0.0 {
             (g + (w.flatten_all()? * self.weight_decay as f64)?)?
         } else {
@@ -191,7 +261,7 @@ impl candle_core::InplaceOp3 for MomentsOp {
         let (g, w) = (f32_slice(g, lg)?, f32_slice(w, lw)?);
         let (m, v) = f32_slice_mut(mv, lmv)?.split_at_mut(g.len());
         for i in 0..g.len() {
-            let gi = g[i] + u.weight_decay * w[i];
+            let gi = u.grad_scale * g[i] + u.weight_decay * w[i];
             m[i] = u.beta1 * m[i] + (1.0 - u.beta1) * gi;
             v[i] = u.beta2 * v[i] + (1.0 - u.beta2) * gi * gi;
         }
@@ -233,8 +303,15 @@ mod tests {
     fn reference(w0: &[f64], c: &[f64], cfg: &OptimizerConfig, steps: usize) -> Vec<f64> {
         let (mut w, mut m, mut v) = (w0.to_vec(), vec![0.0; w0.len()], vec![0.0; w0.len()]);
         for t in 1..=steps {
+            let norm = (0..w.len())
+                .map(|i| (2.0 * c[i] * w[i]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            let scale = cfg
+                .grad_clip
+                .map_or(1.0, |clip| (clip / (norm + 1e-6)).min(1.0));
             for i in 0..w.len() {
-                let g = 2.0 * c[i] * w[i] + cfg.weight_decay * w[i];
+                let g = scale * 2.0 * c[i] * w[i] + cfg.weight_decay * w[i];
                 m[i] = cfg.beta1 * m[i] + (1.0 - cfg.beta1) * g;
                 v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
                 let mh = m[i] / (1.0 - cfg.beta1.powi(t as i32));
@@ -245,28 +322,90 @@ mod tests {
         w
     }
 
+    fn run_adam(cfg: &OptimizerConfig, steps: usize) -> Result<Vec<f32>> {
+        let dev = Device::Cpu;
+        let var = Var::from_tensor(&Tensor::new(&[[1f32, -2.0, 0.5], [3.0, -0.1, 0.0]], &dev)?)?;
+        let ct = Tensor::new(&[[1f32, 0.5, 2.0], [0.1, 3.0, 1.0]], &dev)?;
+        let mut opt = Adam::new(vec![("w".into(), var.clone())], cfg.clone())?;
+        for _ in 0..steps {
+            opt.backward_step(&(var.as_tensor().sqr()? * &ct)?.sum_all()?)?;
+        }
+        assert_eq!(opt.steps(), steps);
+        var.as_tensor().flatten_all()?.to_vec1::<f32>()
+    }
+
     #[test]
-    fn matches_adam_by_hand() -> Result<()> {
+    fn matches_adam_by_hand_with_and_without_clipping() -> Result<()> {
+        let w0 = [1.0, -2.0, 0.5, 3.0, -0.1, 0.0];
+        let c = [1.0, 0.5, 2.0, 0.1, 3.0, 1.0];
+        for grad_clip in [None, Some(0.5)] {
+            let cfg = OptimizerConfig {
+                lr: 0.05,
+                weight_decay: 0.1,
+                grad_clip,
+                ..Default::default()
+            };
+            let got = run_adam(&cfg, 20)?;
+            let want = reference(&w0, &c, &cfg, 20);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (*g as f64 - w).abs() < 1e-5,
+                    "{grad_clip:?}: {got:?} vs {want:?}"
+                );
+            }
+        }
+        // Clipping changes the trajectory (the gradient norm starts near 8).
+        let plain = run_adam(
+            &OptimizerConfig {
+                lr: 0.05,
+                ..Default::default()
+            },
+            3,
+        )?;
+        let clipped = run_adam(
+            &OptimizerConfig {
+                lr: 0.05,
+                grad_clip: Some(0.1),
+                ..Default::default()
+            },
+            3,
+        )?;
+        assert_ne!(plain, clipped);
+        Ok(())
+    }
+
+    #[test]
+    fn state_round_trip_continues_identically() -> Result<()> {
         let dev = Device::Cpu;
         let cfg = OptimizerConfig {
             lr: 0.05,
-            weight_decay: 0.1,
             ..Default::default()
         };
-        let w0 = [1.0, -2.0, 0.5, 3.0, -0.1, 0.0];
-        let c = [1.0, 0.5, 2.0, 0.1, 3.0, 1.0];
-        let var = Var::from_tensor(&Tensor::new(&[[1f32, -2.0, 0.5], [3.0, -0.1, 0.0]], &dev)?)?;
-        let ct = Tensor::new(&[[1f32, 0.5, 2.0], [0.1, 3.0, 1.0]], &dev)?;
-        let mut opt = Adam::new(vec![var.clone()], cfg.clone())?;
-        for _ in 0..20 {
-            opt.backward_step(&(var.as_tensor().sqr()? * &ct)?.sum_all()?)?;
+        let ct = Tensor::new(&[2f32, 0.5, 1.0], &dev)?;
+        let loss = |v: &Var| (v.as_tensor().sqr()? * &ct)?.sum_all();
+        let a = Var::from_tensor(&Tensor::new(&[1f32, -2.0, 0.5], &dev)?)?;
+        let mut opt_a = Adam::new(vec![("w".into(), a.clone())], cfg.clone())?;
+        for _ in 0..5 {
+            opt_a.backward_step(&loss(&a)?)?;
         }
-        let got = var.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        let want = reference(&w0, &c, &cfg, 20);
-        for (g, w) in got.iter().zip(&want) {
-            assert!((*g as f64 - w).abs() < 1e-5, "{got:?} vs {want:?}");
+        let saved: std::collections::HashMap<String, Tensor> = opt_a.state()?.into_iter().collect();
+        let b = Var::from_tensor(&a.as_tensor().copy()?)?;
+        let mut opt_b = Adam::new(vec![("w".into(), b.clone())], cfg)?;
+        opt_b.restore(&|k| {
+            saved
+                .get(k)
+                .cloned()
+                .ok_or_else(|| candle_core::Error::Msg(format!("no {k}")))
+        })?;
+        assert_eq!(opt_b.steps(), 5);
+        for _ in 0..5 {
+            opt_a.backward_step(&loss(&a)?)?;
+            opt_b.backward_step(&loss(&b)?)?;
         }
-        assert_eq!(opt.steps(), 20);
+        assert_eq!(
+            a.as_tensor().to_vec1::<f32>()?,
+            b.as_tensor().to_vec1::<f32>()?
+        );
         Ok(())
     }
 
@@ -287,6 +426,7 @@ mod tests {
             weight_decay: 0.01,
             step_size: 0.1,
             bias2_sqrt: 0.1,
+            grad_scale: 0.5,
         };
         for _ in 0..3 {
             mv_f.inplace_op3(

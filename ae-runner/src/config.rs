@@ -27,6 +27,8 @@ pub struct TrainConfig {
     pub eval_batch_size: usize,
     /// Also evaluate the test set after every epoch (`test_*` columns); otherwise only at the end.
     pub test_each_epoch: bool,
+    /// Epochs between checkpoints (one is always written at the end).
+    pub checkpoint_every: usize,
     /// Steps between progress-bar updates (each reads the running loss back from the device).
     pub log_every: usize,
 }
@@ -42,6 +44,7 @@ impl Default for TrainConfig {
             threads: 1,
             eval_batch_size: 1000,
             test_each_epoch: false,
+            checkpoint_every: 1,
             log_every: 100,
         }
     }
@@ -56,6 +59,9 @@ impl TrainConfig {
             "0 is not allowed: must be at least 1".into()
         })?;
         ensure(self.eval_batch_size >= 1, "train.eval_batch_size", || {
+            "0 is not allowed: must be at least 1".into()
+        })?;
+        ensure(self.checkpoint_every >= 1, "train.checkpoint_every", || {
             "0 is not allowed: must be at least 1".into()
         })?;
         ensure(self.log_every >= 1, "train.log_every", || {

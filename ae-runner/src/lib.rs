@@ -1,7 +1,9 @@
 //! The runner as a library: config loading, the training loop, the files a run writes. The
 //! binary in main.rs is a thin command line over it.
 
+pub mod checkpoint;
 pub mod config;
+pub mod interrupt;
 pub mod locate;
 pub mod outputs;
 pub mod plot;

@@ -205,6 +205,7 @@ fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
 }
 
 fn run(a: RunArgs) -> anyhow::Result<u8> {
+    ae_runner::interrupt::install()?;
     let path = a.experiment.clone().expect("clap requires it");
     let sets = a
         .sets
@@ -263,8 +264,12 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
                 Existing::New => "to run".to_string(),
                 Existing::Done(_) if a.fresh => "done (will run again: --fresh)".into(),
                 Existing::Done(_) => "done".into(),
-                Existing::Changed(_) => "finished with a different config".into(),
-                Existing::Unfinished(s) => format!("to run again (was {s})"),
+                Existing::Changed(_) => "holds a different config (--fresh moves it aside)".into(),
+                Existing::Resumable(e) if a.fresh => {
+                    format!("to run again from scratch (--fresh; has a checkpoint after epoch {e})")
+                }
+                Existing::Resumable(e) => format!("to resume after epoch {e}"),
+                Existing::Unfinished(s) => format!("to run again (was {s}, no checkpoint)"),
             };
             println!("  {:<40} {what}", r.name);
         }
@@ -283,7 +288,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             .collect();
         if !changed.is_empty() {
             return Err(UserError(format!(
-                "{} finished run(s) hold a different config:\n{}\nrun with --fresh to move them aside and run again",
+                "{} run folder(s) hold a different config:\n{}\nrun with --fresh to move them aside and run again",
                 changed.len(),
                 changed.join("\n")
             ))
@@ -317,7 +322,8 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         if n > 1 {
             tracing::info!("run {}/{n}: {}", i + 1, r.name);
         }
-        match train::run(&r.exp, &dir, &r.values, &opts) {
+        let resume = matches!(state, Existing::Resumable(_)) && !a.fresh;
+        match train::run(&r.exp, &dir, &r.values, &opts, resume) {
             Ok(Outcome::Finished { test }) => {
                 println!("finished: {}", dir.display());
                 print_test(&test);
@@ -329,6 +335,17 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
                     r.name,
                     dir.display()
                 );
+            }
+            Ok(Outcome::Interrupted {
+                signal,
+                epochs_done,
+            }) => {
+                eprintln!(
+                    "interrupted by {}: {} holds a checkpoint after epoch {epochs_done}; run the same command again to resume",
+                    ae_runner::interrupt::name(signal),
+                    dir.display()
+                );
+                return Ok(ae_runner::interrupt::exit_code(signal));
             }
             // The user's mistakes (data, device) hold for every run: stop.
             Err(e) if is_users(&e) => return Err(e),

@@ -22,6 +22,35 @@ impl MetricsCsv {
         })
     }
 
+    /// Reopens the metrics of a run resumed after `epochs` epochs: rows of later epochs (written
+    /// after its checkpoint) are cut, so that no epoch appears twice.
+    pub fn resume(path: &Path, epochs: usize) -> Result<Self> {
+        let mut reader =
+            csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+        let mut kept = csv::Writer::from_writer(Vec::new());
+        kept.write_record(&header)?;
+        for rec in reader.records() {
+            let rec = rec?;
+            if rec
+                .get(0)
+                .and_then(|e| e.parse::<usize>().ok())
+                .is_some_and(|e| e <= epochs)
+            {
+                kept.write_record(&rec)?;
+            }
+        }
+        write_atomic(path, &kept.into_inner()?)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Self {
+            writer: csv::Writer::from_writer(file),
+            columns: Some(header),
+        })
+    }
+
     pub fn write(&mut self, row: &[(String, String)]) -> Result<()> {
         if self.columns.is_none() {
             let cols: Vec<String> = row.iter().map(|(k, _)| k.clone()).collect();
@@ -50,9 +79,25 @@ pub struct Status {
     pub seconds: Option<f64>,
     pub message: Option<String>,
     pub test: Vec<(String, f64)>,
+    /// When the run was resumed from a checkpoint.
+    #[serde(default)]
+    pub resumed: Vec<String>,
 }
 
 impl Status {
+    /// A run that starts now.
+    pub fn started() -> Self {
+        Self {
+            status: "running".into(),
+            started: now(),
+            ended: None,
+            seconds: None,
+            message: None,
+            test: vec![],
+            resumed: vec![],
+        }
+    }
+
     pub fn write(&self, dir: &Path) -> Result<()> {
         write_atomic(
             &dir.join("run.json"),
@@ -67,11 +112,31 @@ impl Status {
 
 /// Writes to a temporary file and renames it into place: a kill leaves the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = tmp_path(path);
     let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    drop(f);
+    sync_rename(&tmp, path)
+}
+
+/// `x.png` -> `x.png.tmp`, beside it (same file system, so the rename is atomic).
+pub fn tmp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Flushes a finished temporary file to disk and renames it over `path`.
+pub fn sync_rename(tmp: &Path, path: &Path) -> Result<()> {
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("syncing {}", tmp.display()))?;
+    std::fs::rename(tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        // The rename itself reaches the disk with the folder's metadata.
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
     Ok(())
 }
 

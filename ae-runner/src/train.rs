@@ -1,13 +1,16 @@
 //! One run, top to bottom: data, model, folder, epochs (train, validate, log), test, files.
 
+use crate::checkpoint::{self, Lock};
 use crate::config::Experiment;
+use crate::interrupt;
 use crate::outputs::{self, MetricsCsv, Status};
 use ae_core::data::{chunks, Batches, Dataset};
 use ae_core::image::write_grid;
 use ae_core::metrics::Sums;
 use ae_core::rng::{Purpose, Streams};
+use ae_core::UserError;
 use ae_variants::{Autoencoder, BuildContext};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use candle_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
@@ -24,9 +27,14 @@ pub enum Outcome {
     Finished {
         test: Vec<(String, f64)>,
     },
-    /// A loss or metric was not finite.
+    /// A loss, metric or weight was not finite.
     Diverged {
         message: String,
+    },
+    /// SIGINT or SIGTERM: stopped after a step; the last checkpoint holds `epochs_done`.
+    Interrupted {
+        signal: i32,
+        epochs_done: usize,
     },
 }
 
@@ -35,9 +43,11 @@ pub enum Existing {
     New,
     /// Finished with the same config: nothing to do.
     Done(Status),
-    /// Finished with another config: the difference.
+    /// Holds a run of another config: the difference.
     Changed(String),
-    /// Started and not finished (killed, failed, diverged): moved aside when run again.
+    /// Same config, not finished, with a checkpoint after this many epochs: resumed.
+    Resumable(usize),
+    /// Started and not finished, without a checkpoint: moved aside and run again.
     Unfinished(String),
 }
 
@@ -54,21 +64,26 @@ pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
         return Existing::New;
     }
     let old = stored_config(dir);
+    let same = old.as_ref() == Some(resolved);
     match Status::read(dir) {
-        Some(s) if s.status == "finished" && old.as_ref() == Some(resolved) => Existing::Done(s),
-        Some(s) if s.status == "finished" => Existing::Changed(yaml_diff(old.as_ref(), resolved)),
-        Some(s) => Existing::Unfinished(s.status),
-        None => Existing::Unfinished("no run.json".into()),
+        Some(s) if s.status == "finished" && same => Existing::Done(s),
+        _ if old.is_some() && !same => Existing::Changed(yaml_diff(old.as_ref(), resolved)),
+        status => match checkpoint::epochs_done(dir) {
+            Some(e) if same => Existing::Resumable(e),
+            _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
+        },
     }
 }
 
-/// Runs `exp` into `dir` (moving an earlier folder there aside). `values` are the swept
-/// values that make this run, recorded in its provenance.
+/// Runs `exp` into `dir`: from its checkpoint if `resume`, else from scratch (moving an
+/// earlier folder there aside). `values` are the swept values that make this run, recorded in
+/// its provenance.
 pub fn run(
     exp: &Experiment,
     dir: &Path,
     values: &[(String, serde_yaml::Value)],
     opts: &RunOptions,
+    resume: bool,
 ) -> Result<Outcome> {
     let dev_spec = opts
         .device
@@ -94,50 +109,57 @@ pub fn run(
         data.test.len()
     );
 
-    if dir.exists() {
-        let aside = outputs::move_aside(dir)?;
-        tracing::info!("moved the earlier run to {}", aside.display());
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut resolved = exp.resolved();
-    let mut prov = outputs::provenance(&ae_core::device::describe(&device), threads);
-    let swept: serde_yaml::Mapping = values
-        .iter()
-        .map(|(k, v)| (k.clone().into(), v.clone()))
-        .collect();
-    if let Some(p) = prov.as_mapping_mut() {
-        p.insert("sweep_values".into(), serde_yaml::Value::Mapping(swept));
-    }
-    if let Some(m) = resolved.as_mapping_mut() {
-        m.insert("provenance".into(), prov);
-    }
-    outputs::write_atomic(
-        &dir.join("config.yaml"),
-        serde_yaml::to_string(&resolved)?.as_bytes(),
-    )?;
-    let t0 = Instant::now();
-    let mut status = Status {
-        status: "running".into(),
-        started: outputs::now(),
-        ended: None,
-        seconds: None,
-        message: None,
-        test: vec![],
-    };
-    status.write(dir)?;
-
+    let _lock = Lock::acquire(dir)?;
     let ctx = BuildContext {
         device: &device,
         input_dim: data.dim(),
         optimizer: &exp.train.optimizer,
         streams,
     };
-    let result = exp
-        .spec
-        .build(&exp.model, &ctx)
-        .and_then(|mut model| train(exp, model.as_mut(), &data, &streams, dir));
+    let mut model = exp.spec.build(&exp.model, &ctx)?;
+    let t0 = Instant::now();
+    let (start, mut status) = if resume {
+        let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
+        tracing::info!("resuming {} after epoch {epochs}", dir.display());
+        let mut s = Status::read(dir).unwrap_or_else(Status::started);
+        s.status = "running".into();
+        s.resumed.push(outputs::now());
+        (epochs, s)
+    } else {
+        if dir.exists() {
+            let aside = outputs::move_aside(dir)?;
+            tracing::info!("moved the earlier run to {}", aside.display());
+        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            UserError(format!(
+                "cannot create the run folder {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let mut resolved = exp.resolved();
+        let mut prov = outputs::provenance(&ae_core::device::describe(&device), threads);
+        let swept: serde_yaml::Mapping = values
+            .iter()
+            .map(|(k, v)| (k.clone().into(), v.clone()))
+            .collect();
+        if let Some(p) = prov.as_mapping_mut() {
+            p.insert("sweep_values".into(), serde_yaml::Value::Mapping(swept));
+        }
+        if let Some(m) = resolved.as_mapping_mut() {
+            m.insert("provenance".into(), prov);
+        }
+        outputs::write_atomic(
+            &dir.join("config.yaml"),
+            serde_yaml::to_string(&resolved)?.as_bytes(),
+        )?;
+        (0, Status::started())
+    };
+    let earlier = status.seconds.unwrap_or(0.0);
+    status.write(dir)?;
+
+    let result = train(exp, model.as_mut(), &data, &streams, dir, start);
     status.ended = Some(outputs::now());
-    status.seconds = Some(t0.elapsed().as_secs_f64());
+    status.seconds = Some(earlier + t0.elapsed().as_secs_f64());
     match result {
         Ok(test) => {
             status.status = "finished".into();
@@ -153,6 +175,20 @@ pub fn run(
                 message: e.to_string(),
             })
         }
+        Err(e) if e.is::<Interrupted>() => {
+            let signal = e.downcast_ref::<Interrupted>().map_or(0, |i| i.0);
+            let epochs_done = checkpoint::epochs_done(dir).unwrap_or(0);
+            status.status = "interrupted".into();
+            status.message = Some(format!(
+                "{} after {epochs_done} checkpointed epochs",
+                interrupt::name(signal)
+            ));
+            status.write(dir)?;
+            Ok(Outcome::Interrupted {
+                signal,
+                epochs_done,
+            })
+        }
         Err(e) => {
             status.status = "failed".into();
             status.message = Some(format!("{e:#}"));
@@ -162,14 +198,25 @@ pub fn run(
     }
 }
 
-/// A loss or metric that is NaN or infinite.
+/// A loss, metric or weight that is NaN or infinite.
 #[derive(Debug, thiserror::Error)]
-#[error("diverged in epoch {epoch}: {what} is {value}; try a lower train.optimizer.lr")]
+#[error(
+    "diverged in epoch {epoch}{}: {what} is {value}{}; lower train.optimizer.lr or set train.optimizer.grad_clip",
+    step.map(|s| format!(" at step {s}")).unwrap_or_default(),
+    if last.is_empty() { String::new() } else { format!(" (the last finished epoch's losses: {last})") }
+)]
 pub struct Diverged {
     epoch: usize,
+    step: Option<usize>,
     what: String,
     value: f64,
+    last: String,
 }
+
+/// Stopped by a signal after a step.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted(i32);
 
 /// The lines of the new config that differ from the old one's.
 fn yaml_diff(old: Option<&serde_yaml::Value>, new: &serde_yaml::Value) -> String {
@@ -209,16 +256,41 @@ fn evaluate(
     Ok(sums.means()?)
 }
 
-fn check_finite(epoch: usize, values: &[(String, f64)]) -> Result<()> {
+/// Stops a run whose values are not finite; `last` are the last finished epoch's losses.
+fn check_finite(
+    epoch: usize,
+    step: Option<usize>,
+    values: &[(String, f64)],
+    last: &[(String, f64)],
+) -> Result<()> {
     match values.iter().find(|(_, v)| !v.is_finite()) {
         Some((what, value)) => Err(Diverged {
             epoch,
+            step,
             what: what.clone(),
             value: *value,
+            last: last
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", "),
         }
         .into()),
         None => Ok(()),
     }
+}
+
+/// The sum of every weight: not finite if any weight is not.
+fn weights_sum(model: &dyn Autoencoder) -> Result<(String, f64)> {
+    let mut sum = 0f64;
+    for v in model.varmap().all_vars() {
+        sum += v
+            .as_tensor()
+            .sum_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
+    }
+    Ok(("weights".into(), sum))
 }
 
 fn fmt(v: f64) -> String {
@@ -232,10 +304,17 @@ fn train(
     data: &Dataset,
     streams: &Streams,
     dir: &Path,
+    start: usize,
 ) -> Result<Vec<(String, f64)>> {
-    let mut csv = MetricsCsv::create(&dir.join("metrics.csv"))?;
+    let path = dir.join("metrics.csv");
+    let mut csv = if start > 0 {
+        MetricsCsv::resume(&path, start)?
+    } else {
+        MetricsCsv::create(&path)?
+    };
     let t = &exp.train;
-    for epoch in 0..t.epochs {
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for epoch in start..t.epochs {
         let t0 = Instant::now();
         model.start_epoch(epoch);
         let batches = Batches::new(data, t.batch_size, streams, epoch as u64)?;
@@ -251,9 +330,14 @@ fn train(
                 .map(|(k, v)| Ok((*k, (v * n as f64)?)))
                 .collect::<Result<_>>()?;
             sums.add(&scaled, n)?;
+            if let Some(sig) = interrupt::received() {
+                bar.abandon();
+                return Err(Interrupted(sig).into());
+            }
             if (step + 1) % t.log_every == 0 {
-                let first = sums
-                    .means()?
+                let means = sums.means()?;
+                check_finite(epoch + 1, Some(step + 1), &means, &last)?;
+                let first = means
                     .first()
                     .map(|(k, v)| format!("{k} {v:.4}"))
                     .unwrap_or_default();
@@ -265,12 +349,13 @@ fn train(
         bar.finish_and_clear();
         let train_secs = t0.elapsed().as_secs_f64();
         let train_means = sums.means()?;
-        check_finite(epoch + 1, &train_means)?;
+        check_finite(epoch + 1, None, &train_means, &last)?;
+        check_finite(epoch + 1, None, &[weights_sum(model)?], &last)?;
         let val = match &data.val {
             Some(v) => evaluate(model, &v.images, t.eval_batch_size, streams)?,
             None => vec![],
         };
-        check_finite(epoch + 1, &val)?;
+        check_finite(epoch + 1, None, &val, &last)?;
         let test = match t.test_each_epoch {
             true => evaluate(model, &data.test.images, t.eval_batch_size, streams)?,
             false => vec![],
@@ -288,6 +373,9 @@ fn train(
         row.push(("seconds".into(), format!("{secs:.3}")));
         row.push(("images_per_sec".into(), format!("{rate:.1}")));
         csv.write(&row)?;
+        if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
+            checkpoint::save(dir, model, epoch + 1)?;
+        }
         let shown: Vec<String> = train_means
             .iter()
             .map(|(k, v)| format!("{k} {v:.4}"))
@@ -303,13 +391,16 @@ fn train(
             t.epochs,
             shown.join("  ")
         );
+        last = train_means;
     }
 
     let test = evaluate(model, &data.test.images, t.eval_batch_size, streams)?;
-    check_finite(t.epochs, &test)?;
+    check_finite(t.epochs, None, &test, &last)?;
     let test_row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
     outputs::write_row_csv(&dir.join("test.csv"), &test_row)?;
-    model.varmap().save(dir.join("model.safetensors"))?;
+    let weights = dir.join("model.safetensors");
+    model.varmap().save(outputs::tmp_path(&weights))?;
+    outputs::sync_rename(&outputs::tmp_path(&weights), &weights)?;
     write_pictures(model, data, streams, dir)?;
     Ok(test)
 }
@@ -326,14 +417,21 @@ fn write_pictures(
     let n = data.test.len().min(16);
     let x = data.test.images.narrow(0, 0, n)?;
     let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
-    write_grid(&dir.join("reconstructions.png"), &rows, (h, w), 2)?;
+    write_png(&dir.join("reconstructions.png"), &rows, (h, w))?;
     if let Some(s) = model.sample(64, &mut streams.stream(Purpose::Sample, 0))? {
         let rows: Vec<Tensor> = (0..8)
             .map(|r| s.narrow(0, r * 8, 8))
             .collect::<candle_core::Result<_>>()?;
-        write_grid(&dir.join("samples.png"), &rows, (h, w), 2)?;
+        write_png(&dir.join("samples.png"), &rows, (h, w))?;
     }
     Ok(())
+}
+
+/// A grid at twice the size, written atomically.
+fn write_png(path: &Path, rows: &[Tensor], shape: (usize, usize)) -> Result<()> {
+    let tmp = outputs::tmp_path(path);
+    write_grid(&tmp, rows, shape, 2)?;
+    outputs::sync_rename(&tmp, path)
 }
 
 fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {

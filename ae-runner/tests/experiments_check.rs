@@ -16,13 +16,16 @@ fn every_experiment_file_checks() {
             );
             let o = ae_runner(&[&rel, "--check", "--out", out.path().to_str().unwrap()]);
             assert!(o.status.success(), "{rel}: {}", stderr(&o));
-            let resolved: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
-            assert!(
-                resolved["model"]["variant"].is_string(),
-                "{rel}: {}",
-                stdout(&o)
-            );
-            assert!(resolved["train"]["optimizer"]["lr"].as_f64().unwrap() > 0.0);
+            // One resolved config per run (a sweep prints one YAML document per run).
+            let text = stdout(&o);
+            let runs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+                .map(|d| serde::Deserialize::deserialize(d).unwrap())
+                .collect();
+            assert!(!runs.is_empty(), "{rel}");
+            for resolved in runs {
+                assert!(resolved["model"]["variant"].is_string(), "{rel}: {text}");
+                assert!(resolved["train"]["optimizer"]["lr"].as_f64().unwrap() > 0.0);
+            }
             n += 1;
         }
     }

@@ -98,7 +98,15 @@ fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
     std::fs::write(&killed, status).unwrap();
     let dry = ae_runner(&[&file, "--out", outs, "--dry-run"]);
     assert!(
-        stdout(&dry).contains("to run again (was running)"),
+        stdout(&dry).contains("to resume after epoch 1"),
+        "{}",
+        stdout(&dry)
+    );
+    // Without its checkpoint, the unfinished run is moved aside and run again.
+    std::fs::remove_file(exp.join("kl_weight=2,seed=1/checkpoint.safetensors")).unwrap();
+    let dry = ae_runner(&[&file, "--out", outs, "--dry-run"]);
+    assert!(
+        stdout(&dry).contains("to run again (was running, no checkpoint)"),
         "{}",
         stdout(&dry)
     );
@@ -111,6 +119,8 @@ fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
         stdout(&again)
     );
     assert!(exp.join("kl_weight=2,seed=1.old-1").exists());
+    let (_, epochs) = read_csv(&exp.join("kl_weight=2,seed=1/metrics.csv"));
+    assert_eq!(epochs.len(), 1);
 
     // summarize rebuilds the same tables from the folders.
     let before = std::fs::read_to_string(exp.join("summary.csv")).unwrap();

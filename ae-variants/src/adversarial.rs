@@ -213,4 +213,12 @@ impl Autoencoder for Adversarial {
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }
+
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
+        vec![
+            ("ae", &mut self.opt_ae),
+            ("disc", &mut self.opt_disc),
+            ("gen", &mut self.opt_gen),
+        ]
+    }
 }

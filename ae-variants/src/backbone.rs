@@ -79,14 +79,17 @@ impl Backbone {
     }
 
     /// The variables whose names start with one of `prefixes`, in name order.
-    pub fn vars(&self, prefixes: &[&str]) -> Vec<Var> {
+    pub fn vars(&self, prefixes: &[&str]) -> Vec<(String, Var)> {
         let data = self.varmap.data().lock().expect("varmap lock");
         let mut named: Vec<_> = data
             .iter()
             .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
             .collect();
         named.sort_by(|a, b| a.0.cmp(b.0));
-        named.into_iter().map(|(_, v)| v.clone()).collect()
+        named
+            .into_iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect()
     }
 
     pub fn device(&self) -> candle_core::Device {

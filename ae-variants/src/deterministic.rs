@@ -115,4 +115,8 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }
+
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
+        vec![("ae", &mut self.opt)]
+    }
 }

@@ -12,7 +12,7 @@ pub mod vae;
 pub use backbone::{Backbone, Recon};
 
 use ae_core::layers::{Activation, Init};
-use ae_core::optim::OptimizerConfig;
+use ae_core::optim::{Adam, OptimizerConfig};
 use ae_core::rng::{Rng, Streams};
 use ae_core::ConfigError;
 use anyhow::Result;
@@ -20,7 +20,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A loss term or metric: its name in the CSV and its value (a device scalar for a loss, one
 /// value per image for a metric).
@@ -51,6 +51,48 @@ pub trait Autoencoder {
     }
     /// Every weight, for saving.
     fn varmap(&self) -> &VarMap;
+    /// The variant's optimisers by name, for checkpoints.
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)>;
+}
+
+/// Everything a checkpoint needs to continue training exactly: `weights.<var>` and
+/// `optim.<optimiser>.<var>` (Adam's moments) and `optim.<optimiser>.steps`.
+pub fn checkpoint_state(ae: &mut dyn Autoencoder) -> Result<HashMap<String, Tensor>> {
+    let mut state: HashMap<String, Tensor> = ae
+        .varmap()
+        .data()
+        .lock()
+        .expect("varmap lock")
+        .iter()
+        .map(|(k, v)| (format!("weights.{k}"), v.as_tensor().clone()))
+        .collect();
+    for (name, opt) in ae.optimizers() {
+        for (k, t) in opt.state()? {
+            state.insert(format!("optim.{name}.{k}"), t);
+        }
+    }
+    Ok(state)
+}
+
+/// Loads what [`checkpoint_state`] saved; a checkpoint of another architecture is an error
+/// naming the first tensor that does not fit.
+pub fn restore_state(ae: &mut dyn Autoencoder, state: &HashMap<String, Tensor>) -> Result<()> {
+    let get = |k: &str| -> candle_core::Result<Tensor> {
+        state.get(k).cloned().ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "the checkpoint has no `{k}`: it is from another model"
+            ))
+        })
+    };
+    for (k, var) in ae.varmap().data().lock().expect("varmap lock").iter() {
+        let t = get(&format!("weights.{k}"))?;
+        anyhow::ensure!(t.dims() == var.dims(), "weights.{k} is {:?} in the checkpoint, {:?} in this model: it is from another architecture", t.dims(), var.dims());
+        var.set(&t.to_device(var.device())?)?;
+    }
+    for (name, opt) in ae.optimizers() {
+        opt.restore(&|k| get(&format!("optim.{name}.{k}")))?;
+    }
+    Ok(())
 }
 
 /// The `model:` section: what all variants share, plus the variant's own keys in `params`.

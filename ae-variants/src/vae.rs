@@ -167,4 +167,8 @@ impl Autoencoder for Vae {
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }
+
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
+        vec![("vae", &mut self.opt)]
+    }
 }

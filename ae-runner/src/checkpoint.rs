@@ -1,0 +1,122 @@
+//! Checkpoints (weights, every optimiser's moments, the epoch) written atomically, and the
+//! lock that keeps two processes out of one run folder.
+
+use crate::outputs::{sync_rename, tmp_path};
+use ae_core::UserError;
+use ae_variants::{checkpoint_state, restore_state, Autoencoder};
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const FILE: &str = "checkpoint.safetensors";
+
+/// Saves the model's whole training state after `epochs_done` epochs: a kill at any instant
+/// leaves the previous checkpoint or this one, never a torn file.
+pub fn save(dir: &Path, model: &mut dyn Autoencoder, epochs_done: usize) -> Result<()> {
+    let mut state = checkpoint_state(model)?;
+    state.insert(
+        "epoch".into(),
+        Tensor::new(&[epochs_done as i64], &Device::Cpu)?,
+    );
+    let path = dir.join(FILE);
+    let tmp = tmp_path(&path);
+    candle_core::safetensors::save(&state, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    sync_rename(&tmp, &path)
+}
+
+/// The epochs a checkpoint holds, without loading the model.
+pub fn epochs_done(dir: &Path) -> Option<usize> {
+    let state = candle_core::safetensors::load(dir.join(FILE), &Device::Cpu).ok()?;
+    Some(state.get("epoch")?.to_vec1::<i64>().ok()?[0] as usize)
+}
+
+/// Restores a checkpoint into `model`; returns the epochs it holds.
+pub fn load(dir: &Path, model: &mut dyn Autoencoder, device: &Device) -> Result<usize> {
+    let path = dir.join(FILE);
+    let state: HashMap<String, Tensor> =
+        candle_core::safetensors::load(&path, device).map_err(|e| {
+            UserError(format!(
+                "{}: cannot read the checkpoint: {e}",
+                path.display()
+            ))
+        })?;
+    restore_state(model, &state).map_err(|e| {
+        UserError(format!(
+            "{}: {e:#} (run with --fresh to start over)",
+            path.display()
+        ))
+    })?;
+    let epoch = state
+        .get("epoch")
+        .context("checkpoint without epoch")?
+        .to_device(&Device::Cpu)?
+        .to_vec1::<i64>()?[0];
+    Ok(epoch as usize)
+}
+
+/// `<run folder>.lock`, holding the pid of the process writing the run; removed on drop. A
+/// lock whose process is gone is taken over.
+pub struct Lock(PathBuf);
+
+impl Lock {
+    pub fn acquire(run_dir: &Path) -> Result<Lock> {
+        let name = run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = run_dir.with_file_name(format!("{name}.lock"));
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| UserError(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    write!(f, "{}", std::process::id())?;
+                    return Ok(Lock(path));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let pid: Option<u32> = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok());
+                    if let Some(pid) = pid.filter(|&p| alive(p)) {
+                        return Err(UserError(format!(
+                            "{} is being written by another ae-runner (pid {pid}); wait for it, or stop it",
+                            run_dir.display()
+                        ))
+                        .into());
+                    }
+                    tracing::warn!(
+                        "taking over the stale lock {} (pid {pid:?} is gone)",
+                        path.display()
+                    );
+                    let _ = std::fs::remove_file(&path);
+                }
+                Err(e) => {
+                    return Err(UserError(format!("cannot create {}: {e}", path.display())).into())
+                }
+            }
+        }
+        Err(UserError(format!("cannot take the lock {}", path.display())).into())
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Whether a process with this pid runs ae-runner (a recycled pid running something else
+/// does not hold the lock).
+fn alive(pid: u32) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| String::from_utf8_lossy(&c).contains("ae-runner"))
+}
