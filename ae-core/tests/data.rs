@@ -238,3 +238,42 @@ fn a_corrupt_download_is_refused_and_not_kept() {
     assert!(err.contains("f68b3c2dcbeaaa9fbdd348bbdeb94873"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn unpacked_files_are_checked_too() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in &MNIST.files {
+        let gz = std::fs::read(repo_mnist().join(format!("{}.gz", f.name))).unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&gz[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        std::fs::write(dir.path().join(f.name), raw).unwrap();
+    }
+    let cfg = DataConfig {
+        root: Some(dir.path().to_path_buf()),
+        val_size: 0,
+        train_limit: Some(10),
+        test_limit: Some(10),
+        ..Default::default()
+    };
+    assert_eq!(
+        Dataset::load(&cfg, &Device::Cpu, &Streams::new(0))
+            .unwrap()
+            .test
+            .len(),
+        10
+    );
+    // One changed pixel byte of the unpacked test images.
+    let path = dir.path().join("t10k-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[1000] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let err = Dataset::load(&cfg, &Device::Cpu, &Streams::new(0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("t10k-images-idx3-ubyte") && err.contains("2646ac647ad5339dbf082846283269ea"),
+        "{err}"
+    );
+}

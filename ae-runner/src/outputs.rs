@@ -25,18 +25,18 @@ impl MetricsCsv {
     /// Reopens the metrics of a run resumed after `epochs` epochs: rows of later epochs (written
     /// after its checkpoint) are cut, so that no epoch appears twice.
     pub fn resume(path: &Path, epochs: usize) -> Result<Self> {
-        let mut reader =
-            csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+        // Flexible: a kill may have left a torn last row, dropped like any later one.
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_path(path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
         let mut kept = csv::Writer::from_writer(Vec::new());
         kept.write_record(&header)?;
         for rec in reader.records() {
-            let rec = rec?;
-            if rec
-                .get(0)
-                .and_then(|e| e.parse::<usize>().ok())
-                .is_some_and(|e| e <= epochs)
-            {
+            let Ok(rec) = rec else { continue };
+            let epoch = rec.get(0).and_then(|e| e.parse::<usize>().ok());
+            if rec.len() == header.len() && epoch.is_some_and(|e| e <= epochs) {
                 kept.write_record(&rec)?;
             }
         }

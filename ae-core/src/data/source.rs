@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 pub struct FileSpec {
     pub name: &'static str,
     pub gz_md5: Option<&'static str>,
+    /// The md5 of the unpacked file (None: not checked).
+    pub raw_md5: Option<&'static str>,
 }
 
 /// A dataset in the MNIST layout.
@@ -25,8 +27,16 @@ pub struct Source {
     pub files: [FileSpec; 4],
 }
 
-const fn spec(name: &'static str, gz_md5: Option<&'static str>) -> FileSpec {
-    FileSpec { name, gz_md5 }
+const fn spec(
+    name: &'static str,
+    gz_md5: Option<&'static str>,
+    raw_md5: Option<&'static str>,
+) -> FileSpec {
+    FileSpec {
+        name,
+        gz_md5,
+        raw_md5,
+    }
 }
 
 pub const MNIST: Source = Source {
@@ -37,18 +47,22 @@ pub const MNIST: Source = Source {
         spec(
             "train-images-idx3-ubyte",
             Some("f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+            Some("6bbc9ace898e44ae57da46a324031adb"),
         ),
         spec(
             "train-labels-idx1-ubyte",
             Some("d53e105ee54ea40749a09fcbcd1e9432"),
+            Some("a25bea736e30d166cdddb491f175f624"),
         ),
         spec(
             "t10k-images-idx3-ubyte",
             Some("9fb629c4189551a2d022fa330f9573f3"),
+            Some("2646ac647ad5339dbf082846283269ea"),
         ),
         spec(
             "t10k-labels-idx1-ubyte",
             Some("ec29112dd5afa0611ce80d1b7f02629c"),
+            Some("27ae3e4e09519cfbb04c329615203637"),
         ),
     ],
 };
@@ -61,18 +75,22 @@ pub const FASHION_MNIST: Source = Source {
         spec(
             "train-images-idx3-ubyte",
             Some("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+            None,
         ),
         spec(
             "train-labels-idx1-ubyte",
             Some("25c81989df183df01b3e8a0aad5dffbe"),
+            None,
         ),
         spec(
             "t10k-images-idx3-ubyte",
             Some("bef4ecab320f06d8554ea6380940ec79"),
+            None,
         ),
         spec(
             "t10k-labels-idx1-ubyte",
             Some("bb300cfdad3c16e7a12a480ee83cd310"),
+            None,
         ),
     ],
 };
@@ -83,10 +101,10 @@ pub const IDX: Source = Source {
     default_mirror: None,
     system_dir: None,
     files: [
-        spec("train-images-idx3-ubyte", None),
-        spec("train-labels-idx1-ubyte", None),
-        spec("t10k-images-idx3-ubyte", None),
-        spec("t10k-labels-idx1-ubyte", None),
+        spec("train-images-idx3-ubyte", None, None),
+        spec("train-labels-idx1-ubyte", None, None),
+        spec("t10k-images-idx3-ubyte", None, None),
+        spec("t10k-labels-idx1-ubyte", None, None),
     ],
 };
 
@@ -143,6 +161,16 @@ pub fn read_checked(path: &Path, file: &FileSpec) -> Result<Vec<u8>> {
         }
     }
     if !gz {
+        if let Some(want) = file.raw_md5 {
+            let got = md5_hex(&raw);
+            if got != want {
+                return Err(UserError(format!(
+                    "{} is corrupt or truncated: md5 {got}, expected {want} (delete it, or copy it again)",
+                    path.display()
+                ))
+                .into());
+            }
+        }
         return Ok(raw);
     }
     let mut out = Vec::new();

@@ -1,0 +1,267 @@
+//! Bad inputs beyond the config file: broken data files, a device that is not there, an
+//! output folder that cannot be written, a full disk, a checkpoint of another model, and two
+//! processes on one run folder. Each gets a clear message and no panic; nothing finished is lost.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// IDX bytes: magic (u8 elements), dims, data.
+fn idx(dims: &[u32], data: &[u8], magic_type: u8) -> Vec<u8> {
+    let mut v = vec![0, 0, magic_type, dims.len() as u8];
+    for d in dims {
+        v.extend_from_slice(&d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
+/// A folder of IDX files: `n` 4x4 training images with `m` labels, 5 test images.
+fn idx_folder(dir: &Path, n: u32, m: u32, magic_type: u8, truncate: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut images = idx(&[n, 4, 4], &vec![128u8; (n * 16) as usize], magic_type);
+    images.truncate(images.len() - truncate);
+    std::fs::write(dir.join("train-images-idx3-ubyte"), images).unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        idx(&[m], &vec![1u8; m as usize], 8),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("t10k-images-idx3-ubyte"),
+        idx(&[5, 4, 4], &[7u8; 80], 8),
+    )
+    .unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[5], &[1u8; 5], 8)).unwrap();
+}
+
+fn run_idx(tmp: &Path, data: &Path) -> std::process::Output {
+    let out = tmp.join("results").join(data.file_name().unwrap());
+    ae_runner(&[
+        "experiments/vae.yaml",
+        "--set",
+        "data.dataset=idx",
+        "--set",
+        &format!("data.root={}", data.display()),
+        "--set",
+        "data.val_size=2",
+        "--set",
+        "train.epochs=1",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+#[test]
+fn broken_idx_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, u32, u32, u8, usize, &[&str]); 4] = [
+        ("ok", 20, 20, 8, 0, &[]),
+        ("magic", 20, 20, 0x0d, 0, &["training set", "0x0d"]),
+        ("count", 20, 20, 8, 7, &["training set", "says 320"]),
+        (
+            "labels",
+            20,
+            19,
+            8,
+            0,
+            &["20 images but labels of shape [19]"],
+        ),
+    ];
+    for (name, n, m, magic, truncate, expect) in cases {
+        let data = tmp.path().join(name);
+        idx_folder(&data, n, m, magic, truncate);
+        let o = run_idx(tmp.path(), &data);
+        if expect.is_empty() {
+            // A user's own 4x4 images train like MNIST.
+            assert!(o.status.success(), "{name}: {}", stderr(&o));
+            continue;
+        }
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        for e in expect {
+            assert!(
+                stderr(&o).contains(e),
+                "{name}: {e:?} not in {}",
+                stderr(&o)
+            );
+        }
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}
+
+#[test]
+fn cuda_without_cuda_is_a_clear_error() {
+    let o = ae_runner(&[
+        "experiments/vae.yaml",
+        "--device",
+        "cuda",
+        "--out",
+        "/nonexistent-never-written",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("cuda:0")
+            && (err.contains("without the `cuda` feature") || err.contains("cannot open")),
+        "{err}"
+    );
+    let o = ae_runner(&[
+        "experiments/vae.yaml",
+        "--set",
+        "train.device=cuda:1",
+        "--out",
+        "/nonexistent-never-written",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn an_output_folder_that_cannot_be_written_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not a folder").unwrap();
+    let out = file.join("results");
+    let mut args = vec!["experiments/vae.yaml", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    let o = ae_runner(&args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a-file/results"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+}
+
+#[test]
+fn a_full_disk_stops_the_run_with_a_message_and_keeps_the_finished_epochs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    // 600 KiB: room for the config and metrics, not for the VAE's 1.1 MB checkpoint.
+    let mounted = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=600k",
+            "tmpfs",
+            mnt.to_str().unwrap(),
+        ])
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let mut args = vec!["experiments/vae.yaml", "--out", mnt.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    let o = ae_runner(&args);
+    let metrics = std::fs::read_to_string(mnt.join("vae/seed=0/metrics.csv"));
+    let status = std::fs::read_to_string(mnt.join("vae/seed=0/run.json"));
+    Command::new("umount").arg(&mnt).status().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains("checkpoint.safetensors"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let metrics = metrics.unwrap();
+    assert!(
+        metrics.lines().nth(1).is_some_and(|l| l.starts_with("1,")),
+        "epoch 1 kept: {metrics}"
+    );
+    assert!(status.unwrap().contains("\"failed\""));
+}
+
+#[test]
+fn a_checkpoint_of_another_model_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let outs = out.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["experiments/vae.yaml", "--out", outs];
+        args.extend_from_slice(SMALL);
+        args.extend_from_slice(extra);
+        ae_runner(&args)
+    };
+    // Two finished runs of different widths; give the first the second's checkpoint, and
+    // mark it unfinished so that the next command resumes it.
+    assert!(run(&[]).status.success());
+    let other = tmp.path().join("other");
+    let mut args = vec![
+        "experiments/vae.yaml",
+        "--out",
+        other.to_str().unwrap(),
+        "--set",
+        "model.hidden=[32]",
+    ];
+    args.extend_from_slice(SMALL);
+    assert!(ae_runner(&args).status.success());
+    let dir = out.join("vae/seed=0");
+    std::fs::copy(
+        other.join("vae/seed=0/checkpoint.safetensors"),
+        dir.join("checkpoint.safetensors"),
+    )
+    .unwrap();
+    let status = std::fs::read_to_string(dir.join("run.json"))
+        .unwrap()
+        .replace("\"finished\"", "\"running\"");
+    std::fs::write(dir.join("run.json"), status).unwrap();
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("checkpoint.safetensors")
+            && err.contains("another architecture")
+            && err.contains("--fresh"),
+        "{err}"
+    );
+    assert!(run(&["--fresh"]).status.success());
+}
+
+#[test]
+fn two_processes_on_one_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let args = [
+        "experiments/vae.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "train.epochs=50",
+        "--set",
+        "data.train_limit=2000",
+        "--device",
+        "cpu",
+    ];
+    let mut first = Command::new(env!("CARGO_BIN_EXE_ae-runner"))
+        .args(args)
+        .current_dir(root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = out.join("vae/seed=0.lock");
+    let t0 = std::time::Instant::now();
+    while !lock.exists() && t0.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let second = ae_runner(&args);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("another ae-runner (pid {})", first.id())),
+        "{}",
+        stderr(&second)
+    );
+    // The first process died without removing its lock: the lock is stale and taken over.
+    assert!(lock.exists());
+    let mut small = vec![
+        "experiments/vae.yaml",
+        "--out",
+        out.to_str().unwrap(),
+        "--fresh",
+    ];
+    small.extend_from_slice(SMALL);
+    let third = ae_runner(&small);
+    assert!(third.status.success(), "{}", stderr(&third));
+}

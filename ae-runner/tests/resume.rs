@@ -1,0 +1,147 @@
+//! A run killed at random points (SIGKILL) or stopped by SIGTERM/SIGINT and run again ends
+//! with the same numbers as an uninterrupted run, with every epoch once in metrics.csv.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ARGS: &[&str] = &[
+    "experiments/vae.yaml",
+    "--set",
+    "train.epochs=6",
+    "--set",
+    "data.train_limit=3000",
+    "--set",
+    "data.val_size=500",
+    "--set",
+    "data.test_limit=500",
+    "--device",
+    "cpu",
+];
+
+fn spawn(out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_ae-runner"))
+        .args(ARGS)
+        .args(["--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn run_dir(out: &Path) -> PathBuf {
+    out.join("vae/seed=0")
+}
+
+/// metrics.csv without its timing columns, and test.csv.
+fn numbers(out: &Path) -> (Vec<Vec<String>>, String) {
+    let mut r = csv::Reader::from_path(run_dir(out).join("metrics.csv")).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|rec| {
+            rec.unwrap()
+                .iter()
+                .zip(&header)
+                .filter(|(_, h)| *h != "seconds" && *h != "images_per_sec")
+                .map(|(v, _)| v.to_string())
+                .collect()
+        })
+        .collect();
+    (
+        rows,
+        std::fs::read_to_string(run_dir(out).join("test.csv")).unwrap(),
+    )
+}
+
+fn uninterrupted(tmp: &Path) -> (Vec<Vec<String>>, String) {
+    let out = tmp.join("whole");
+    let o = spawn(&out).wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    numbers(&out)
+}
+
+#[test]
+fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let want = uninterrupted(tmp.path());
+    assert_eq!(want.0.len(), 6);
+    let out = tmp.path().join("killed");
+    // A fixed pseudo-random sequence of kill times (ms after start).
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut kills = 0;
+    for _ in 0..4 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = Duration::from_millis(400 + x % 1600);
+        let mut child = spawn(&out);
+        let t0 = Instant::now();
+        while t0.elapsed() < delay && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(
+        kills > 0,
+        "no run was killed: the runs are faster than the kill times"
+    );
+    let last = spawn(&out).wait_with_output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let got = numbers(&out);
+    let epochs: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4", "5", "6"], "each epoch once");
+    assert_eq!(got, want);
+}
+
+#[test]
+fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let want = uninterrupted(tmp.path());
+    let out = tmp.path().join("stopped");
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let child = spawn(&out);
+        // Wait for the first checkpoint, then signal.
+        let ckpt = run_dir(&out).join("checkpoint.safetensors");
+        let t0 = Instant::now();
+        while !ckpt.exists() && t0.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() {
+            continue; // it finished before the signal arrived
+        }
+        assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains("run the same command again to resume"),
+            "{err}"
+        );
+        let status = std::fs::read_to_string(run_dir(&out).join("run.json")).unwrap();
+        assert!(status.contains("\"interrupted\""), "{status}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let last = spawn(&out).wait_with_output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    assert_eq!(numbers(&out), want);
+}
