@@ -56,7 +56,9 @@ fn run_idx(tmp: &Path, data: &Path) -> std::process::Output {
 #[test]
 fn broken_idx_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, u32, u32, u8, usize, &[&str]); 4] = [
+    /// (folder, images, labels, element type byte, bytes cut from the images, expected words)
+    type Case = (&'static str, u32, u32, u8, usize, &'static [&'static str]);
+    let cases: [Case; 4] = [
         ("ok", 20, 20, 8, 0, &[]),
         ("magic", 20, 20, 0x0d, 0, &["training set", "0x0d"]),
         ("count", 20, 20, 8, 7, &["training set", "says 320"]),
