@@ -224,6 +224,11 @@ impl Document {
     pub fn read(path: &Path, sets: &[(String, Value)]) -> Result<Self, UserError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UserError(format!("{}: cannot read: {e}", path.display())))?;
+        Self::parse(path, text, sets)
+    }
+
+    /// [`Document::read`] of text already read (`path` names it in errors).
+    pub fn parse(path: &Path, text: String, sets: &[(String, Value)]) -> Result<Self, UserError> {
         let mut value: Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
             Some(l) => UserError(format!(
                 "{}:{}:{}: YAML syntax error: {e}",
@@ -240,15 +245,9 @@ impl Document {
             )));
         }
         for (k, v) in sets {
-            set_dotted(&mut value, k, v.clone())
-                .map_err(|m| UserError(format!("--set {k}: {m}")))?;
+            set_dotted(&mut value, k, v.clone()).map_err(|m| UserError(format!("--set {k}: {m}")))?;
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            text,
-            value,
-            sets: sets.to_vec(),
-        })
+        Ok(Self { path: path.to_path_buf(), text, value, sets: sets.to_vec() })
     }
 
     /// The experiment's name when the file gives none.

@@ -68,6 +68,9 @@ fn as_overrides(map: &Mapping, at: &str) -> Result<Vec<(String, Value)>, ConfigE
         .collect()
 }
 
+/// More runs than anyone means to start from one file.
+pub const MAX_RUNS: usize = 100_000;
+
 /// The grid's combinations, first key slowest: (key, value, where written).
 fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
     let mut combos: Vec<Vec<Override>> = vec![vec![]];
@@ -85,7 +88,11 @@ fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
                 "is an empty list: a sweep needs at least one value",
             ));
         }
-        let mut next = Vec::with_capacity(combos.len() * values.len());
+        let total = combos.len().saturating_mul(values.len());
+        if total > MAX_RUNS {
+            return Err(ConfigError::new(at, format!("makes the sweep {total} runs or more; at most {MAX_RUNS}")));
+        }
+        let mut next = Vec::with_capacity(total);
         for c in &combos {
             for v in &values {
                 let mut c = c.clone();
@@ -147,6 +154,9 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
         if !keys.contains(k) {
             keys.push(k.clone());
         }
+    }
+    if grid.len().saturating_mul(cases.len()) > MAX_RUNS {
+        return Err(here(ConfigError::new("cases", format!("grid x cases is more than {MAX_RUNS} runs"))));
     }
     let combos: Vec<Vec<Override>> = cases
         .iter()
