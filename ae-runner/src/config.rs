@@ -245,9 +245,15 @@ impl Document {
             )));
         }
         for (k, v) in sets {
-            set_dotted(&mut value, k, v.clone()).map_err(|m| UserError(format!("--set {k}: {m}")))?;
+            set_dotted(&mut value, k, v.clone())
+                .map_err(|m| UserError(format!("--set {k}: {m}")))?;
         }
-        Ok(Self { path: path.to_path_buf(), text, value, sets: sets.to_vec() })
+        Ok(Self {
+            path: path.to_path_buf(),
+            text,
+            value,
+            sets: sets.to_vec(),
+        })
     }
 
     /// The experiment's name when the file gives none.

@@ -90,7 +90,10 @@ fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
         }
         let total = combos.len().saturating_mul(values.len());
         if total > MAX_RUNS {
-            return Err(ConfigError::new(at, format!("makes the sweep {total} runs or more; at most {MAX_RUNS}")));
+            return Err(ConfigError::new(
+                at,
+                format!("makes the sweep {total} runs or more; at most {MAX_RUNS}"),
+            ));
         }
         let mut next = Vec::with_capacity(total);
         for c in &combos {
@@ -156,7 +159,10 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
         }
     }
     if grid.len().saturating_mul(cases.len()) > MAX_RUNS {
-        return Err(here(ConfigError::new("cases", format!("grid x cases is more than {MAX_RUNS} runs"))));
+        return Err(here(ConfigError::new(
+            "cases",
+            format!("grid x cases is more than {MAX_RUNS} runs"),
+        )));
     }
     let combos: Vec<Vec<Override>> = cases
         .iter()
