@@ -30,15 +30,8 @@ struct RunArgs {
     /// The experiment file, e.g. experiments/vae.yaml.
     #[arg(required = true)]
     experiment: Option<PathBuf>,
-    /// Override a key, e.g. --set train.epochs=2 --set model.kl_weight=0.5 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
-    /// Where results go: OUT/<name>/<run>/.
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    /// auto | cpu | cuda | cuda:N (overrides train.device).
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    common: Common,
     /// Validate every run and print the resolved config(s); run nothing.
     #[arg(long)]
     check: bool,
@@ -82,15 +75,49 @@ enum Command {
     Slurm(SlurmArgs),
 }
 
+/// What running an experiment and writing its Slurm scripts share.
+#[derive(Args)]
+struct Common {
+    /// Override a key, e.g. --set train.epochs=2 --set model.kl_weight=0.5 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Where results go: OUT/<name>/<run>/.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// auto | cpu | cuda | cuda:N (overrides train.device).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+impl Common {
+    /// Reads the experiment with the `--set` overrides and expands its runs.
+    fn plan(&self, experiment: &std::path::Path) -> anyhow::Result<sweep::Plan> {
+        let sets = self
+            .sets
+            .iter()
+            .map(|s| config::parse_set(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(sweep::plan(&Document::read(experiment, &sets)?)?)
+    }
+
+    /// The `--set` and `--device` flags again, for child processes and Slurm tasks.
+    fn flags(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for s in &self.sets {
+            args.extend(["--set".into(), s.clone()]);
+        }
+        if let Some(d) = &self.device {
+            args.extend(["--device".into(), d.clone()]);
+        }
+        args
+    }
+}
+
 #[derive(Args)]
 struct SlurmArgs {
     experiment: PathBuf,
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
-    #[arg(long)]
-    device: Option<String>,
+    #[command(flatten)]
+    common: Common,
     /// Array tasks (default: one per run).
     #[arg(long)]
     shards: Option<usize>,
@@ -161,12 +188,7 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
 }
 
 fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
-    let sets = a
-        .sets
-        .iter()
-        .map(|s| config::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let plan = sweep::plan(&Document::read(&a.experiment, &sets)?)?;
+    let plan = a.common.plan(&a.experiment)?;
     let shards = a
         .shards
         .unwrap_or(plan.runs.len())
@@ -180,13 +202,8 @@ fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
         .display()
         .to_string())
     };
-    let mut run_args = vec![abs(&a.experiment)?, "--out".into(), abs(&a.out)?];
-    for s in &a.sets {
-        run_args.extend(["--set".into(), s.clone()]);
-    }
-    if let Some(d) = &a.device {
-        run_args.extend(["--device".into(), d.clone()]);
-    }
+    let mut run_args = vec![abs(&a.experiment)?, "--out".into(), abs(&a.common.out)?];
+    run_args.extend(a.common.flags());
     let opts = ae_runner::slurm::SlurmOptions {
         shards,
         partition: a.partition,
@@ -194,8 +211,12 @@ fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
         cpus_per_task: a.cpus_per_task,
         time: a.time,
     };
-    let submit =
-        ae_runner::slurm::write_scripts(&a.out.join(&plan.name), &plan.name, &run_args, &opts)?;
+    let submit = ae_runner::slurm::write_scripts(
+        &a.common.out.join(&plan.name),
+        &plan.name,
+        &run_args,
+        &opts,
+    )?;
     println!(
         "{} runs in {shards} array tasks; submit with:\n  bash {}",
         plan.runs.len(),
@@ -207,14 +228,8 @@ fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
 fn run(a: RunArgs) -> anyhow::Result<u8> {
     ae_runner::interrupt::install()?;
     let path = a.experiment.clone().expect("clap requires it");
-    let sets = a
-        .sets
-        .iter()
-        .map(|s| config::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let doc = Document::read(&path, &sets)?;
-    let plan = sweep::plan(&doc)?;
-    if let Some(d) = &a.device {
+    let plan = a.common.plan(&path)?;
+    if let Some(d) = &a.common.device {
         if !ae_core::device::is_valid_spec(d) {
             return Err(
                 UserError(format!("--device {d}: allowed: auto, cpu, cuda, cuda:N")).into(),
@@ -230,7 +245,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let exp_dir = a.out.join(&plan.name);
+    let exp_dir = a.common.out.join(&plan.name);
     if a.jobs > 1 && a.shard.is_none() && !a.dry_run {
         return run_jobs(&a, &exp_dir);
     }
@@ -306,7 +321,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
     }
     let opts = RunOptions {
-        device: a.device.clone(),
+        device: a.common.device.clone(),
     };
     let (n, mut bad) = (runs.len(), 0);
     for (i, (r, state)) in runs.iter().zip(&states).enumerate() {
@@ -390,14 +405,9 @@ fn run_jobs(a: &RunArgs, exp_dir: &std::path::Path) -> anyhow::Result<u8> {
             .display()
             .to_string(),
         "--out".into(),
-        a.out.display().to_string(),
+        a.common.out.display().to_string(),
     ];
-    for s in &a.sets {
-        args.extend(["--set".into(), s.clone()]);
-    }
-    if let Some(d) = &a.device {
-        args.extend(["--device".into(), d.clone()]);
-    }
+    args.extend(a.common.flags());
     if a.fresh {
         args.push("--fresh".into());
     }

@@ -64,26 +64,25 @@ pub fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
     Ok(runs)
 }
 
-/// Metric names in first-seen order.
-fn metric_names(runs: &[RunRecord]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for (k, _) in runs.iter().flat_map(|r| &r.test) {
-        if !names.contains(k) {
-            names.push(k.clone());
+/// The distinct names, in first-seen order.
+fn first_seen<'a>(names: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for k in names {
+        if !out.contains(k) {
+            out.push(k.clone());
         }
     }
-    names
+    out
+}
+
+/// Metric names in first-seen order.
+fn metric_names(runs: &[RunRecord]) -> Vec<String> {
+    first_seen(runs.iter().flat_map(|r| &r.test).map(|(k, _)| k))
 }
 
 /// Swept keys in first-seen order.
 fn keys(runs: &[RunRecord]) -> Vec<String> {
-    let mut keys: Vec<String> = Vec::new();
-    for (k, _) in runs.iter().flat_map(|r| &r.values) {
-        if !keys.contains(k) {
-            keys.push(k.clone());
-        }
-    }
-    keys
+    first_seen(runs.iter().flat_map(|r| &r.values).map(|(k, _)| k))
 }
 
 /// Mean, sample std (n - 1) and n.
