@@ -80,7 +80,7 @@ pub fn restore_state(ae: &mut dyn Autoencoder, state: &HashMap<String, Tensor>) 
     let get = |k: &str| -> candle_core::Result<Tensor> {
         state.get(k).cloned().ok_or_else(|| {
             candle_core::Error::Msg(format!(
-                "the checkpoint has no `{k}`: it is from another model"
+                "the checkpoint has no `{k}`: it is from another architecture"
             ))
         })
     };
