@@ -11,17 +11,34 @@ use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "checkpoint.safetensors";
 
-/// Saves the model's whole training state after `epochs_done` epochs: a kill at any instant
-/// leaves the previous checkpoint or this one, never a torn file.
-pub fn save(dir: &Path, model: &mut dyn Autoencoder, epochs_done: usize) -> Result<()> {
+/// Saves the model's whole training state after `epochs_done` epochs, with the run's resolved
+/// config and random-stream position in the file's metadata: a kill at any instant leaves the
+/// previous checkpoint or this one, never a torn file.
+pub fn save(
+    dir: &Path,
+    model: &mut dyn Autoencoder,
+    epochs_done: usize,
+    config: &str,
+    seed: u64,
+) -> Result<()> {
     let mut state = checkpoint_state(model)?;
     state.insert(
         "epoch".into(),
         Tensor::new(&[epochs_done as i64], &Device::Cpu)?,
     );
+    let meta = HashMap::from([
+        ("format".to_string(), "aelab checkpoint 1".to_string()),
+        ("epoch".to_string(), epochs_done.to_string()),
+        // Every random stream is keyed by (seed, purpose, epoch): this is the whole RNG state.
+        (
+            "rng".to_string(),
+            format!("chacha8 streams, seed {seed}, next epoch {epochs_done}"),
+        ),
+        ("config".to_string(), config.to_string()),
+    ]);
     let path = dir.join(FILE);
     let tmp = tmp_path(&path);
-    candle_core::safetensors::save(&state, &tmp)
+    safetensors::serialize_to_file(state.iter().map(|(k, v)| (k.as_str(), v)), Some(meta), &tmp)
         .with_context(|| format!("writing {}", tmp.display()))?;
     sync_rename(&tmp, &path)
 }

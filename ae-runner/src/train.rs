@@ -313,6 +313,7 @@ fn train(
         MetricsCsv::create(&path)?
     };
     let t = &exp.train;
+    let config = serde_yaml::to_string(&exp.resolved())?;
     let mut last: Vec<(String, f64)> = Vec::new();
     for epoch in start..t.epochs {
         let t0 = Instant::now();
@@ -374,7 +375,7 @@ fn train(
         row.push(("images_per_sec".into(), format!("{rate:.1}")));
         csv.write(&row)?;
         if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
-            checkpoint::save(dir, model, epoch + 1)?;
+            checkpoint::save(dir, model, epoch + 1, &config, t.seed)?;
         }
         let shown: Vec<String> = train_means
             .iter()

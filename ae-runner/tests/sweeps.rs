@@ -170,7 +170,7 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let text = SWEEP.replace(
         "  train.seed: [0, 1]\n",
-        "cases:\n  - { train.optimizer.lr: 1.0e-3 }\n  - { train.optimizer.lr: 1.0e4 }\n",
+        "cases:\n  - { train.optimizer.lr: 1.0e-3 }\n  - { train.optimizer.lr: 10 }\n",
     );
     let file = write(tmp.path(), "div.yaml", &text);
     let out = tmp.path().join("results");
