@@ -340,6 +340,11 @@ pub fn compare(dirs: &[PathBuf], to: &Path) -> Result<String> {
                 .map(|(k, v)| format!("{}={v}", leaf(k)))
                 .collect::<Vec<_>>()
                 .join(",");
+            let label = if label.is_empty() {
+                "all".to_string()
+            } else {
+                label
+            };
             let mut row = vec![name.clone(), label.clone(), g.finished.to_string()];
             let mut crow = row.clone();
             for m in &shared {
