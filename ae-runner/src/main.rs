@@ -149,6 +149,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // Before any work, so that Ctrl-C never lands between a write and its rename.
+    if let Err(e) = ae_runner::interrupt::install() {
+        eprintln!("error: cannot install the signal handlers: {e}");
+        return ExitCode::from(1);
+    }
     let result = match cli.command {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
@@ -226,7 +231,6 @@ fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
 }
 
 fn run(a: RunArgs) -> anyhow::Result<u8> {
-    ae_runner::interrupt::install()?;
     let path = a.experiment.clone().expect("clap requires it");
     let plan = a.common.plan(&path)?;
     if let Some(d) = &a.common.device {

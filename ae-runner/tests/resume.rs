@@ -112,11 +112,15 @@ fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
     let want = uninterrupted(tmp.path());
     let out = tmp.path().join("stopped");
     for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
-        let child = spawn(&out);
-        // Wait for the first checkpoint, then signal.
+        // Wait for a checkpoint written by this process (the second one resumes after the
+        // first's), so that its signal handler is surely installed, then signal.
         let ckpt = run_dir(&out).join("checkpoint.safetensors");
+        let before = std::fs::metadata(&ckpt).and_then(|m| m.modified()).ok();
+        let child = spawn(&out);
         let t0 = Instant::now();
-        while !ckpt.exists() && t0.elapsed() < Duration::from_secs(60) {
+        while std::fs::metadata(&ckpt).and_then(|m| m.modified()).ok() == before
+            && t0.elapsed() < Duration::from_secs(60)
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         Command::new("kill")
