@@ -13,15 +13,7 @@ trap 'scripts/slurm-local.sh stop' EXIT
 eval "$(scripts/slurm-local.sh env)"
 
 TMP="$(mktemp -d /tmp/aelab-slurm-test.XXXXXX)"
-cat > "$TMP/tiny.yaml" <<'YAML'
-name: tiny
-data: { train_limit: 256, val_size: 100, test_limit: 200 }
-model: { variant: vae, hidden: [32], latent_dim: 4 }
-train: { epochs: 1, batch_size: 64, device: cpu }
-sweep:
-  model.kl_weight: [0.5, 2]
-  train.seed: [0, 1]
-YAML
+cp ae-runner/tests/fixtures/tiny-sweep.yaml "$TMP/tiny.yaml"
 
 "$BIN" "$TMP/tiny.yaml" --out "$TMP/one" > "$TMP/one.log" 2>&1
 "$BIN" slurm "$TMP/tiny.yaml" --out "$TMP/slurm" --shards 2

@@ -42,3 +42,10 @@ pub fn ensure(ok: bool, key: &str, message: impl FnOnce() -> String) -> Result<(
         Err(ConfigError::new(key, message()))
     }
 }
+
+/// Checks a count that must be at least 1.
+pub fn at_least_one(n: usize, key: &str) -> Result<(), ConfigError> {
+    ensure(n >= 1, key, || {
+        "0 is not allowed: must be at least 1".into()
+    })
+}

@@ -20,12 +20,12 @@ pub struct Sums {
 }
 
 impl Sums {
-    /// Adds one batch: each value is a vector with one entry per image (or a scalar that is
-    /// already a sum over the batch's `n` images).
+    /// Adds one batch of `n` images: each value is a vector with one entry per image, or a
+    /// scalar that is the batch's mean (a training loss).
     pub fn add(&mut self, values: &[(impl AsRef<str>, Tensor)], n: usize) -> Result<()> {
         for (name, v) in values {
             let s = if v.rank() == 0 {
-                v.detach()
+                (v.detach() * n as f64)?
             } else {
                 v.sum_all()?.detach()
             };

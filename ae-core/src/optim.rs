@@ -111,14 +111,17 @@ impl Adam {
         self.steps += 1;
         let grad_scale = match self.cfg.grad_clip {
             Some(clip) => {
-                let mut sq = 0f64;
-                for g in self.vars.iter().filter_map(|v| grads.get(v)) {
-                    sq += g
-                        .sqr()?
-                        .sum_all()?
-                        .to_dtype(candle_core::DType::F64)?
-                        .to_scalar::<f64>()?;
-                }
+                // One host read per step: the squared norms are summed on the device.
+                let squares = self
+                    .vars
+                    .iter()
+                    .filter_map(|v| grads.get(v))
+                    .map(|g| g.sqr()?.sum_all());
+                let total = squares.reduce(|a, b| a? + b?).transpose()?;
+                let sq = match total {
+                    Some(t) => t.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+                    None => 0.0,
+                };
                 (clip / (sq.sqrt() + 1e-6)).min(1.0) as f32
             }
             None => 1.0,

@@ -54,28 +54,28 @@ impl Rng {
         hi: f32,
         dev: &Device,
     ) -> Result<Tensor> {
-        let shape = shape.into();
-        let v: Vec<f32> = (0..shape.elem_count())
-            .map(|_| lo + (hi - lo) * self.0.random::<f32>())
-            .collect();
-        Tensor::from_vec(v, shape, dev)
+        self.draw(shape, dev, |r| lo + (hi - lo) * r.random::<f32>())
     }
 
     /// Standard normal draws.
     pub fn normal(&mut self, shape: impl Into<Shape>, dev: &Device) -> Result<Tensor> {
-        let shape = shape.into();
-        let v: Vec<f32> = (0..shape.elem_count())
-            .map(|_| self.0.sample(StandardNormal))
-            .collect();
-        Tensor::from_vec(v, shape, dev)
+        self.draw(shape, dev, |r| r.sample(StandardNormal))
     }
 
     /// 1.0 with probability `p`, else 0.0.
     pub fn bernoulli(&mut self, shape: impl Into<Shape>, p: f32, dev: &Device) -> Result<Tensor> {
+        self.draw(shape, dev, |r| f32::from(r.random::<f32>() < p))
+    }
+
+    /// One draw of `f` per element, in order, made on the host and moved to `dev`.
+    fn draw(
+        &mut self,
+        shape: impl Into<Shape>,
+        dev: &Device,
+        mut f: impl FnMut(&mut ChaCha8Rng) -> f32,
+    ) -> Result<Tensor> {
         let shape = shape.into();
-        let v: Vec<f32> = (0..shape.elem_count())
-            .map(|_| f32::from(self.0.random::<f32>() < p))
-            .collect();
+        let v: Vec<f32> = (0..shape.elem_count()).map(|_| f(&mut self.0)).collect();
         Tensor::from_vec(v, shape, dev)
     }
 

@@ -21,11 +21,7 @@ pub fn save(
     config: &str,
     seed: u64,
 ) -> Result<()> {
-    let mut state = checkpoint_state(model)?;
-    state.insert(
-        "epoch".into(),
-        Tensor::new(&[epochs_done as i64], &Device::Cpu)?,
-    );
+    let state = checkpoint_state(model)?;
     let meta = HashMap::from([
         ("format".to_string(), "aelab checkpoint 1".to_string()),
         ("epoch".to_string(), epochs_done.to_string()),
@@ -43,34 +39,37 @@ pub fn save(
     sync_rename(&tmp, &path)
 }
 
+/// The epochs a checkpoint holds, from its metadata.
+fn epoch_of(bytes: &[u8]) -> Option<usize> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
+    meta.metadata().as_ref()?.get("epoch")?.parse().ok()
+}
+
 /// The epochs a checkpoint holds, without loading the model.
 pub fn epochs_done(dir: &Path) -> Option<usize> {
-    let state = candle_core::safetensors::load(dir.join(FILE), &Device::Cpu).ok()?;
-    Some(state.get("epoch")?.to_vec1::<i64>().ok()?[0] as usize)
+    epoch_of(&std::fs::read(dir.join(FILE)).ok()?)
 }
 
 /// Restores a checkpoint into `model`; returns the epochs it holds.
 pub fn load(dir: &Path, model: &mut dyn Autoencoder, device: &Device) -> Result<usize> {
     let path = dir.join(FILE);
+    let unreadable = |e: &dyn std::fmt::Display| {
+        UserError(format!(
+            "{}: cannot read the checkpoint: {e}",
+            path.display()
+        ))
+    };
+    let bytes = std::fs::read(&path).map_err(|e| unreadable(&e))?;
+    let epoch = epoch_of(&bytes).ok_or_else(|| unreadable(&"no epoch in its metadata"))?;
     let state: HashMap<String, Tensor> =
-        candle_core::safetensors::load(&path, device).map_err(|e| {
-            UserError(format!(
-                "{}: cannot read the checkpoint: {e}",
-                path.display()
-            ))
-        })?;
+        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| unreadable(&e))?;
     restore_state(model, &state).map_err(|e| {
         UserError(format!(
             "{}: {e:#} (run with --fresh to start over)",
             path.display()
         ))
     })?;
-    let epoch = state
-        .get("epoch")
-        .context("checkpoint without epoch")?
-        .to_device(&Device::Cpu)?
-        .to_vec1::<i64>()?[0];
-    Ok(epoch as usize)
+    Ok(epoch)
 }
 
 /// `<run folder>.lock`, holding the pid of the process writing the run; removed on drop. A

@@ -3,7 +3,7 @@
 
 use crate::locate::{key_lines, line_of};
 use ae_core::data::DataConfig;
-use ae_core::error::ensure;
+use ae_core::error::{at_least_one, ensure};
 use ae_core::optim::OptimizerConfig;
 use ae_core::{ConfigError, UserError};
 use ae_variants::{ModelConfig, Spec};
@@ -52,21 +52,11 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        ensure(self.epochs >= 1, "train.epochs", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
-        ensure(self.batch_size >= 1, "train.batch_size", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
-        ensure(self.eval_batch_size >= 1, "train.eval_batch_size", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
-        ensure(self.checkpoint_every >= 1, "train.checkpoint_every", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
-        ensure(self.log_every >= 1, "train.log_every", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
+        at_least_one(self.epochs, "train.epochs")?;
+        at_least_one(self.batch_size, "train.batch_size")?;
+        at_least_one(self.eval_batch_size, "train.eval_batch_size")?;
+        at_least_one(self.checkpoint_every, "train.checkpoint_every")?;
+        at_least_one(self.log_every, "train.log_every")?;
         ensure(
             ae_core::device::is_valid_spec(&self.device),
             "train.device",

@@ -328,6 +328,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         device: a.common.device.clone(),
     };
     let (n, mut bad) = (runs.len(), 0);
+    let mut cache = train::DataCache::default();
     for (i, (r, state)) in runs.iter().zip(&states).enumerate() {
         let dir = exp_dir.join(&r.name);
         if let (Existing::Done(s), false) = (state, a.fresh) {
@@ -342,7 +343,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             tracing::info!("run {}/{n}: {}", i + 1, r.name);
         }
         let resume = matches!(state, Existing::Resumable(_)) && !a.fresh;
-        match train::run(&r.exp, &dir, &r.values, &opts, resume) {
+        match train::run(&r.exp, &dir, &r.values, &opts, resume, &mut cache) {
             Ok(Outcome::Finished { test }) => {
                 println!("finished: {}", dir.display());
                 print_test(&test);

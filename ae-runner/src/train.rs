@@ -4,14 +4,14 @@ use crate::checkpoint::{self, Lock};
 use crate::config::Experiment;
 use crate::interrupt;
 use crate::outputs::{self, MetricsCsv, Status};
-use ae_core::data::{chunks, Batches, Dataset};
+use ae_core::data::{chunks, Batches, Binarize, DataConfig, Dataset};
 use ae_core::image::write_grid;
 use ae_core::metrics::Sums;
 use ae_core::rng::{Purpose, Streams};
 use ae_core::UserError;
 use ae_variants::{Autoencoder, BuildContext};
 use anyhow::Result;
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::Instant;
@@ -84,6 +84,7 @@ pub fn run(
     values: &[(String, serde_yaml::Value)],
     opts: &RunOptions,
     resume: bool,
+    cache: &mut DataCache,
 ) -> Result<Outcome> {
     let dev_spec = opts
         .device
@@ -99,7 +100,7 @@ pub fn run(
     );
 
     let streams = Streams::new(exp.train.seed);
-    let data = Dataset::load(&exp.data, &device, &streams)?;
+    let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
     tracing::info!(
         "{:?} from {}: {} train, {} validation, {} test images",
         exp.data.dataset,
@@ -118,6 +119,8 @@ pub fn run(
     };
     let mut model = exp.spec.build(&exp.model, &ctx)?;
     let t0 = Instant::now();
+    let resolved = exp.resolved();
+    let config = serde_yaml::to_string(&resolved)?;
     let (start, mut status) = if resume {
         let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
         tracing::info!("resuming {} after epoch {epochs}", dir.display());
@@ -136,7 +139,7 @@ pub fn run(
                 dir.display()
             ))
         })?;
-        let mut resolved = exp.resolved();
+        let mut resolved = resolved;
         let mut prov = outputs::provenance(&ae_core::device::describe(&device), threads);
         let swept: serde_yaml::Mapping = values
             .iter()
@@ -157,7 +160,7 @@ pub fn run(
     let earlier = status.seconds.unwrap_or(0.0);
     status.write(dir)?;
 
-    let result = train(exp, model.as_mut(), &data, &streams, dir, start);
+    let result = train(exp, model.as_mut(), &data, &streams, dir, start, &config);
     status.ended = Some(outputs::now());
     status.seconds = Some(earlier + t0.elapsed().as_secs_f64());
     match result {
@@ -195,6 +198,38 @@ pub fn run(
             status.write(dir)?;
             Err(e)
         }
+    }
+}
+
+/// The dataset of the last run, reused by the next run of a sweep when its data config,
+/// device and (with fixed binarisation, which draws from the seed) seed are the same: the
+/// files are read, checked and decoded once per sweep, not once per run.
+#[derive(Default)]
+pub struct DataCache(Option<(DataKey, Dataset)>);
+
+type DataKey = (DataConfig, String, Option<u64>);
+
+impl DataCache {
+    fn get(
+        &mut self,
+        cfg: &DataConfig,
+        device: &Device,
+        streams: &Streams,
+        seed: u64,
+    ) -> Result<Dataset> {
+        let key = (
+            cfg.clone(),
+            ae_core::device::describe(device),
+            (cfg.binarize == Binarize::Fixed).then_some(seed),
+        );
+        if let Some((k, data)) = &self.0 {
+            if *k == key {
+                return Ok(data.clone());
+            }
+        }
+        let data = Dataset::load(cfg, device, streams)?;
+        self.0 = Some((key, data.clone()));
+        Ok(data)
     }
 }
 
@@ -305,6 +340,7 @@ fn train(
     streams: &Streams,
     dir: &Path,
     start: usize,
+    config: &str,
 ) -> Result<Vec<(String, f64)>> {
     let path = dir.join("metrics.csv");
     let mut csv = if start > 0 {
@@ -313,7 +349,6 @@ fn train(
         MetricsCsv::create(&path)?
     };
     let t = &exp.train;
-    let config = serde_yaml::to_string(&exp.resolved())?;
     let mut last: Vec<(String, f64)> = Vec::new();
     for epoch in start..t.epochs {
         let t0 = Instant::now();
@@ -325,12 +360,7 @@ fn train(
         for (step, x) in batches.enumerate() {
             let x = x?;
             let n = x.dim(0)?;
-            let terms = model.train_step(&x, &mut rng)?;
-            let scaled: Vec<(&str, Tensor)> = terms
-                .iter()
-                .map(|(k, v)| Ok((*k, (v * n as f64)?)))
-                .collect::<Result<_>>()?;
-            sums.add(&scaled, n)?;
+            sums.add(&model.train_step(&x, &mut rng)?, n)?;
             if let Some(sig) = interrupt::received() {
                 bar.abandon();
                 return Err(Interrupted(sig).into());
@@ -375,7 +405,7 @@ fn train(
         row.push(("images_per_sec".into(), format!("{rate:.1}")));
         csv.write(&row)?;
         if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
-            checkpoint::save(dir, model, epoch + 1, &config, t.seed)?;
+            checkpoint::save(dir, model, epoch + 1, config, t.seed)?;
         }
         let shown: Vec<String> = train_means
             .iter()

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// IDX bytes: magic (u8 elements), dims, data.
 fn idx(dims: &[u32], data: &[u8], magic_type: u8) -> Vec<u8> {
@@ -234,13 +234,7 @@ fn two_processes_on_one_run_folder() {
         "--device",
         "cpu",
     ];
-    let mut first = Command::new(env!("CARGO_BIN_EXE_ae-runner"))
-        .args(args)
-        .current_dir(root())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut first = spawn(&args, false);
     let lock = out.join("vae/seed=0.lock");
     let t0 = std::time::Instant::now();
     while !lock.exists() && t0.elapsed().as_secs() < 60 {

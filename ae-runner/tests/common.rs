@@ -3,21 +3,38 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// Runs ae-runner with `args` from the workspace root (where data/mnist is).
-pub fn ae_runner(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ae-runner"))
-        .args(args)
+/// ae-runner with `args`, from the workspace root (where data/mnist is), logging warnings only.
+pub fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ae-runner"));
+    c.args(args)
         .current_dir(root())
         .env("RUST_LOG", "warn")
-        .env_remove("AE_DATA_DIR")
-        .output()
+        .env_remove("AE_DATA_DIR");
+    c
+}
+
+/// ae-runner started in the background, its output discarded (stderr kept if `keep_stderr`).
+pub fn spawn(args: &[&str], keep_stderr: bool) -> Child {
+    command(args)
+        .stdout(Stdio::null())
+        .stderr(if keep_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
         .expect("ae-runner starts")
+}
+
+/// Runs ae-runner with `args` to the end.
+pub fn ae_runner(args: &[&str]) -> Output {
+    command(args).output().expect("ae-runner starts")
 }
 
 pub fn stderr(o: &Output) -> String {

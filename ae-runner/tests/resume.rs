@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ARGS: &[&str] = &[
@@ -21,16 +21,10 @@ const ARGS: &[&str] = &[
     "cpu",
 ];
 
-fn spawn(out: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_ae-runner"))
-        .args(ARGS)
-        .args(["--out", out.to_str().unwrap()])
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+fn start(out: &Path) -> std::process::Child {
+    let mut args = ARGS.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    spawn(&args, true)
 }
 
 fn run_dir(out: &Path) -> PathBuf {
@@ -60,7 +54,7 @@ fn numbers(out: &Path) -> (Vec<Vec<String>>, String) {
 
 fn uninterrupted(tmp: &Path) -> (Vec<Vec<String>>, String) {
     let out = tmp.join("whole");
-    let o = spawn(&out).wait_with_output().unwrap();
+    let o = start(&out).wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     numbers(&out)
 }
@@ -79,7 +73,7 @@ fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
         x ^= x >> 7;
         x ^= x << 17;
         let delay = Duration::from_millis(400 + x % 1600);
-        let mut child = spawn(&out);
+        let mut child = start(&out);
         let t0 = Instant::now();
         while t0.elapsed() < delay && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(5));
@@ -94,7 +88,7 @@ fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
         kills > 0,
         "no run was killed: the runs are faster than the kill times"
     );
-    let last = spawn(&out).wait_with_output().unwrap();
+    let last = start(&out).wait_with_output().unwrap();
     assert!(
         last.status.success(),
         "{}",
@@ -116,7 +110,7 @@ fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
         // first's), so that its signal handler is surely installed, then signal.
         let ckpt = run_dir(&out).join("checkpoint.safetensors");
         let before = std::fs::metadata(&ckpt).and_then(|m| m.modified()).ok();
-        let child = spawn(&out);
+        let child = start(&out);
         let t0 = Instant::now();
         while std::fs::metadata(&ckpt).and_then(|m| m.modified()).ok() == before
             && t0.elapsed() < Duration::from_secs(60)
@@ -141,7 +135,7 @@ fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
         assert!(status.contains("\"interrupted\""), "{status}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    let last = spawn(&out).wait_with_output().unwrap();
+    let last = start(&out).wait_with_output().unwrap();
     assert!(
         last.status.success(),
         "{}",

@@ -6,15 +6,7 @@ mod common;
 use common::*;
 use std::path::Path;
 
-const SWEEP: &str = "\
-name: tiny
-data: { train_limit: 256, val_size: 100, test_limit: 200 }
-model: { variant: vae, hidden: [32], latent_dim: 4 }
-train: { epochs: 1, batch_size: 64, device: cpu }
-sweep:
-  model.kl_weight: [0.5, 2]
-  train.seed: [0, 1]
-";
+const SWEEP: &str = include_str!("fixtures/tiny-sweep.yaml");
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
@@ -281,14 +273,7 @@ fn a_sweep_killed_with_sigkill_completes_only_what_is_missing() {
         &SWEEP.replace("epochs: 1", "epochs: 3"),
     );
     let out = tmp.path().join("results");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ae-runner"))
-        .args([&file, "--out", out.to_str().unwrap()])
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&[&file, "--out", out.to_str().unwrap()], false);
     let first = out.join("tiny/kl_weight=0.5,seed=0/run.json");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     while !std::fs::read_to_string(&first)

@@ -4,7 +4,7 @@
 
 use crate::backbone::{recon_metrics, Backbone, Recon};
 use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
-use ae_core::error::ensure;
+use ae_core::error::{at_least_one, ensure};
 use ae_core::layers::{Activation, Mlp};
 use ae_core::losses::{discriminator_loss, generator_loss};
 use ae_core::metrics::logit_accuracy;
@@ -96,9 +96,7 @@ impl VariantConfig for AdversarialConfig {
                 "must be `none` for the adversarial variant: codes must be able to match a prior on all of R^d".into()
             },
         )?;
-        ensure(self.prior_components >= 1, "model.prior_components", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
+        at_least_one(self.prior_components, "model.prior_components")?;
         ensure(self.prior_std > 0.0, "model.prior_std", || {
             format!("{} is not allowed: must be > 0", self.prior_std)
         })?;

@@ -51,34 +51,27 @@ impl<P: Perturbation> Deterministic<P> {
             perturb,
         }))
     }
-
-    fn forward_clean(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.net.reconstruct_logits(x)?)
-    }
 }
 
 impl<P: Perturbation> Autoencoder for Deterministic<P> {
     fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
         let input = self.perturb.train_input(x, rng)?;
         let p = self.perturb.hidden_dropout();
-        let logits = if p > 0.0 {
-            let z = self
-                .net
-                .encoder
-                .forward_with(&input, |h| dropout(&h, p, rng))?;
-            self.net.decoder.forward_with(&z, |h| dropout(&h, p, rng))?
-        } else {
-            self.net.reconstruct_logits(&input)?
-        };
+        // `dropout` with p = 0 draws nothing and returns its input.
+        let z = self
+            .net
+            .encoder
+            .forward_with(&input, |h| dropout(&h, p, rng))?;
+        let logits = self.net.decoder.forward_with(&z, |h| dropout(&h, p, rng))?;
         let loss = self.loss.loss(&logits, x)?;
         self.opt.backward_step(&loss)?;
         Ok(vec![("recon", loss.detach())])
     }
 
     fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
-        let mut m = recon_metrics(&self.forward_clean(x)?, x)?;
+        let mut m = recon_metrics(&self.net.reconstruct_logits(x)?, x)?;
         if let Some(noisy) = self.perturb.eval_corruption(x, rng)? {
-            let out = candle_nn::ops::sigmoid(&self.forward_clean(&noisy)?)?;
+            let out = candle_nn::ops::sigmoid(&self.net.reconstruct_logits(&noisy)?)?;
             m.push(("psnr_noisy", psnr_per_image(&noisy, x)?));
             m.push(("psnr_denoised", psnr_per_image(&out, x)?));
         }
@@ -101,7 +94,9 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
     /// reconstruction of the clean images.
     fn display(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
         let recon = |input: &Tensor| -> Result<Tensor> {
-            Ok(candle_nn::ops::sigmoid(&self.forward_clean(input)?)?)
+            Ok(candle_nn::ops::sigmoid(
+                &self.net.reconstruct_logits(input)?,
+            )?)
         };
         Ok(match self.perturb.eval_corruption(x, rng)? {
             Some(noisy) => {

@@ -171,9 +171,7 @@ impl ModelConfig {
                 })
                 .collect::<Result<_, _>>()?,
         };
-        ae_core::error::ensure(cfg.latent_dim > 0, "model.latent_dim", || {
-            "0 is not allowed: must be at least 1".into()
-        })?;
+        ae_core::error::at_least_one(cfg.latent_dim, "model.latent_dim")?;
         ae_core::error::ensure(cfg.hidden.iter().all(|&h| h > 0), "model.hidden", || {
             format!(
                 "{:?} is not allowed: every width must be at least 1",

@@ -110,14 +110,19 @@ impl Vae {
         })
     }
 
-    /// (NLL, KL) per image with one reparameterised draw z = mu + sigma * eps.
-    fn terms(&self, x: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        let (mu, logvar) = self.posterior(x)?;
+    /// (NLL, KL) per image with one reparameterised draw z = mu + sigma * eps from the
+    /// posterior (mu, logvar) of `x`.
+    fn terms(
+        &self,
+        x: &Tensor,
+        (mu, logvar): &(Tensor, Tensor),
+        rng: &mut Rng,
+    ) -> Result<(Tensor, Tensor)> {
         let eps = rng.normal(mu.shape(), mu.device())?;
-        let z = (&mu + ((&logvar * 0.5)?.exp()? * eps)?)?;
+        let z = (mu + ((logvar * 0.5)?.exp()? * eps)?)?;
         Ok((
             self.nll(&self.net.decoder.forward(&z)?, x)?,
-            gaussian_kl(&mu, &logvar)?,
+            gaussian_kl(mu, logvar)?,
         ))
     }
 }
@@ -129,7 +134,7 @@ impl Autoencoder for Vae {
     }
 
     fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
-        let (nll, kl) = self.terms(x, rng)?;
+        let (nll, kl) = self.terms(x, &self.posterior(x)?, rng)?;
         let (nll, kl) = (nll.mean_all()?, kl.mean_all()?);
         let loss = (&nll + (&kl * self.beta)?)?;
         self.opt.backward_step(&loss)?;
@@ -143,8 +148,9 @@ impl Autoencoder for Vae {
     /// Reconstruction metrics decode z = mu; `neg_elbo` (beta = 1), its `nll` (distortion)
     /// and `kl` (rate) use a sampled z.
     fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
-        let mut m = recon_metrics(&self.decode(&self.encode(x)?)?, x)?;
-        let (nll, kl) = self.terms(x, rng)?;
+        let posterior = self.posterior(x)?;
+        let mut m = recon_metrics(&self.decode(&posterior.0)?, x)?;
+        let (nll, kl) = self.terms(x, &posterior, rng)?;
         m.push(("neg_elbo", (&nll + &kl)?));
         m.push(("nll", nll));
         m.push(("kl", kl));

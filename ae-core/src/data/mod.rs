@@ -118,15 +118,6 @@ impl Split {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// The first `n` images (all if fewer).
-    pub fn head(&self, n: usize) -> Result<Split> {
-        let n = n.min(self.len());
-        Ok(Split {
-            images: self.images.narrow(0, 0, n)?,
-            labels: self.labels.narrow(0, 0, n)?,
-        })
-    }
 }
 
 /// Train, validation and test splits of one dataset.
