@@ -114,6 +114,7 @@ pub fn run(
     let ctx = BuildContext {
         device: &device,
         input_dim: data.dim(),
+        image_shape: data.image_shape,
         optimizer: &exp.train.optimizer,
         streams,
     };

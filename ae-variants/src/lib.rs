@@ -40,6 +40,11 @@ pub trait Autoencoder {
     fn encode(&self, x: &Tensor) -> Result<Tensor>;
     /// Decoder logits of codes.
     fn decode(&self, z: &Tensor) -> Result<Tensor>;
+    /// log p(x, z_j) - log q(z_j|x) for k draws z_j ~ q(z|x) of each image, as [n, k], for
+    /// variants with a likelihood (the VAE); the IWAE bound on log p(x) is their log-mean-exp.
+    fn log_weights(&self, _x: &Tensor, _k: usize, _rng: &mut Rng) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
     /// Draws from the prior, as images in [0, 1], for variants that have one.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>>;
     /// Rows of the reconstructions picture: the images, then what the model makes of them.
@@ -191,6 +196,8 @@ pub struct BuildContext<'a> {
     pub device: &'a Device,
     /// Pixels per image.
     pub input_dim: usize,
+    /// (channels, height, width) of an image, for metrics that need its layout (SSIM).
+    pub image_shape: (usize, usize, usize),
     pub optimizer: &'a OptimizerConfig,
     pub streams: Streams,
 }

@@ -5,6 +5,7 @@
 use crate::backbone::{recon_metrics, Backbone};
 use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
 use ae_core::error::ensure;
+use ae_core::eval::iwae::{log_normal, log_std_normal};
 use ae_core::layers::Activation;
 use ae_core::losses::{bce_with_logits, gaussian_kl, gaussian_nll};
 use ae_core::optim::Adam;
@@ -163,6 +164,24 @@ impl Autoencoder for Vae {
 
     fn decode(&self, z: &Tensor) -> Result<Tensor> {
         Ok(self.net.decoder.forward(z)?)
+    }
+
+    fn log_weights(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let (n, dim) = x.dims2()?;
+        let (mu, logvar) = self.posterior(x)?;
+        let (mu, logvar) = (mu.unsqueeze(1)?, logvar.unsqueeze(1)?);
+        let eps = rng.normal((n, k, self.latent), x.device())?;
+        let z = eps
+            .broadcast_mul(&(&logvar * 0.5)?.exp()?)?
+            .broadcast_add(&mu)?;
+        let logits = self
+            .decode(&z.reshape((n * k, self.latent))?)?
+            .reshape((n, k, dim))?;
+        let log_px_z = self
+            .nll(&logits, &x.unsqueeze(1)?.broadcast_as((n, k, dim))?)?
+            .neg()?;
+        let log_q = log_normal(&z, &mu, &logvar)?;
+        Ok(Some(((log_px_z + log_std_normal(&z)?)? - log_q)?))
     }
 
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

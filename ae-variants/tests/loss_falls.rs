@@ -2,9 +2,10 @@
 //! hundred real MNIST images and its loss falls.
 
 use ae_core::data::{Batches, DataConfig, Dataset};
+use ae_core::eval::iwae::log_mean_exp;
 use ae_core::optim::OptimizerConfig;
 use ae_core::rng::{Purpose, Streams};
-use ae_variants::{parse, BuildContext, ModelConfig};
+use ae_variants::{parse, Autoencoder, BuildContext, ModelConfig};
 use candle_core::Device;
 use std::path::Path;
 
@@ -19,8 +20,9 @@ fn mnist(n: usize) -> Dataset {
     Dataset::load(&cfg, &Device::Cpu, &Streams::new(0)).unwrap()
 }
 
-/// Mean of the first loss term over the first and the last 5 of `steps` steps.
-fn first_and_last(model_yaml: &str, steps: usize) -> (f64, f64) {
+/// Trains `steps` steps on 320 images; returns the model, the data, and the mean of the first
+/// loss term over the first and the last 5 steps.
+fn train(model_yaml: &str, steps: usize) -> (Box<dyn Autoencoder>, Dataset, (f64, f64)) {
     let data = mnist(320);
     let model = ModelConfig::from_value(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
     let spec = parse(&model).unwrap();
@@ -29,6 +31,7 @@ fn first_and_last(model_yaml: &str, steps: usize) -> (f64, f64) {
     let ctx = BuildContext {
         device: &Device::Cpu,
         input_dim: data.dim(),
+        image_shape: data.image_shape,
         optimizer: &opt,
         streams,
     };
@@ -42,7 +45,8 @@ fn first_and_last(model_yaml: &str, steps: usize) -> (f64, f64) {
             losses.push(terms[0].1.to_scalar::<f32>().unwrap() as f64);
             if losses.len() == steps {
                 let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
-                return (mean(&losses[..5]), mean(&losses[steps - 5..]));
+                let falls = (mean(&losses[..5]), mean(&losses[steps - 5..]));
+                return (ae, data, falls);
             }
         }
     }
@@ -50,7 +54,7 @@ fn first_and_last(model_yaml: &str, steps: usize) -> (f64, f64) {
 }
 
 fn assert_falls(name: &str, yaml: &str, factor: f64) {
-    let (first, last) = first_and_last(yaml, 40);
+    let (_, _, (first, last)) = train(yaml, 40);
     assert!(
         first.is_finite() && last.is_finite(),
         "{name}: {first} -> {last}"
@@ -106,4 +110,49 @@ fn vae_loss_falls() {
         "{variant: vae, likelihood: gaussian, sigma: 0.3}",
         0.9,
     );
+}
+
+/// The IWAE bound with k = 1 is the ELBO in expectation, and it rises with k (Burda et al.,
+/// Theorem 1): checked on a briefly trained VAE and 100 real test images.
+#[test]
+fn vae_importance_weighted_bound_starts_at_the_elbo_and_rises_with_k() {
+    let (ae, data, _) = train("{variant: vae}", 60);
+    let x = data.test.images.narrow(0, 0, 100).unwrap();
+    let mut rng = Streams::new(3).stream(Purpose::Eval, 0);
+    let bound = |k: usize, rng: &mut ae_core::rng::Rng| -> f64 {
+        let lw = ae
+            .log_weights(&x, k, rng)
+            .unwrap()
+            .expect("the VAE has weights");
+        assert_eq!(lw.dims(), &[100, k]);
+        let v = log_mean_exp(&lw).unwrap().mean_all().unwrap();
+        v.to_scalar::<f32>().unwrap() as f64
+    };
+    let elbo = -ae
+        .evaluate(&x, &mut rng)
+        .unwrap()
+        .into_iter()
+        .find(|(n, _)| *n == "neg_elbo")
+        .unwrap()
+        .1
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64;
+    // Mean over 20 draws of the k = 1 bound: within 1% of the ELBO (one draw each).
+    let k1 = (0..20).map(|_| bound(1, &mut rng)).sum::<f64>() / 20.0;
+    let (k10, k100) = (bound(10, &mut rng), bound(100, &mut rng));
+    assert!(
+        (k1 - elbo).abs() < 0.01 * elbo.abs(),
+        "k=1 {k1}, ELBO {elbo}"
+    );
+    assert!(k1 < k10 && k10 < k100, "k=1 {k1}, k=10 {k10}, k=100 {k100}");
+}
+
+#[test]
+fn a_variant_without_a_likelihood_has_no_importance_weights() {
+    let (ae, data, _) = train("{variant: plain}", 5);
+    let x = data.test.images.narrow(0, 0, 2).unwrap();
+    let mut rng = Streams::new(0).stream(Purpose::Eval, 0);
+    assert!(ae.log_weights(&x, 3, &mut rng).unwrap().is_none());
 }

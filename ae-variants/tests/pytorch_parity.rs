@@ -32,6 +32,7 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
     let ctx = BuildContext {
         device: &dev,
         input_dim: 784,
+        image_shape: (1, 28, 28),
         optimizer: &opt,
         streams: Streams::new(0),
     };

@@ -1,0 +1,3 @@
+//! Evaluation metrics that papers report.
+
+pub mod iwae;
