@@ -1,3 +1,4 @@
 //! Evaluation metrics that papers report.
 
 pub mod iwae;
+pub mod pca;
