@@ -66,6 +66,14 @@ impl Mlp {
         })
     }
 
+    /// Two times the multiply-adds of one row's forward pass.
+    pub fn flops(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| 2 * l.weight().dims().iter().product::<usize>())
+            .sum()
+    }
+
     /// The forward pass with `hidden(x)` applied to each hidden activation (dropout, say).
     pub fn forward_with(
         &self,

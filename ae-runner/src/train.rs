@@ -119,6 +119,18 @@ pub fn run(
         streams,
     };
     let mut model = exp.spec.build(&exp.model, &ctx)?;
+    let params: usize = model
+        .varmap()
+        .all_vars()
+        .iter()
+        .map(|v| v.elem_count())
+        .sum();
+    tracing::info!(
+        "{} {:?}: {params} parameters, {:.3} MFLOP per image forward (encoder + decoder)",
+        exp.model.variant,
+        exp.model.arch,
+        model.flops() as f64 / 1e6
+    );
     let t0 = Instant::now();
     let resolved = exp.resolved();
     let config = serde_yaml::to_string(&resolved)?;

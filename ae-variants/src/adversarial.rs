@@ -208,6 +208,10 @@ impl Autoencoder for Adversarial {
         Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
 
+    fn flops(&self) -> usize {
+        self.net.flops()
+    }
+
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }

@@ -2,6 +2,7 @@
 //! evaluation vocabulary.
 
 use crate::{BuildContext, ModelConfig, Named};
+use ae_core::conv::{ConvDecoder, ConvEncoder};
 use ae_core::layers::{initialize, Activation, Mlp};
 use ae_core::losses::{bce_with_logits, mse_per_image};
 use ae_core::metrics::psnr_per_image;
@@ -30,12 +31,60 @@ impl Recon {
     }
 }
 
-/// MLP encoder (input -> hidden... -> latent, `code_activation` on the code) and mirrored
-/// decoder (latent -> reversed hidden... -> input logits).
+/// An encoder or a decoder: an MLP on rows of pixels or a conv net on the image.
+pub enum Net {
+    Mlp(Mlp),
+    ConvEncoder(ConvEncoder),
+    ConvDecoder(ConvDecoder),
+}
+
+impl Net {
+    /// The forward pass with `hidden(x)` applied to each hidden activation (dropout, say).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        mut hidden: impl FnMut(Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        match self {
+            Net::Mlp(m) => m.forward_with(x, hidden),
+            Net::ConvEncoder(c) => c.forward_with(x, &mut hidden),
+            Net::ConvDecoder(c) => c.forward_with(x, &mut hidden),
+        }
+    }
+
+    /// Two times the multiply-adds of one image's forward pass.
+    pub fn flops(&self) -> usize {
+        match self {
+            Net::Mlp(m) => m.flops(),
+            Net::ConvEncoder(c) => c.flops(),
+            Net::ConvDecoder(c) => c.flops(),
+        }
+    }
+}
+
+impl Module for Net {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_with(x, Ok)
+    }
+}
+
+/// The architecture of the encoder and decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    /// input -> hidden... -> code, and the mirror: linear layers on rows of pixels.
+    #[default]
+    Mlp,
+    /// Stride-2 convolutions with `channels`, a linear map to the code, and the mirror.
+    Conv,
+}
+
+/// Encoder (input -> code, `code_activation` on the code, `enc_out` units) and mirrored decoder
+/// (code -> input logits), by `model.arch`.
 pub struct Backbone {
     pub varmap: VarMap,
-    pub encoder: Mlp,
-    pub decoder: Mlp,
+    pub encoder: Net,
+    pub decoder: Net,
 }
 
 impl Backbone {
@@ -50,18 +99,37 @@ impl Backbone {
     ) -> Result<(Self, T)> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, ctx.device);
-        let mut enc_dims = vec![ctx.input_dim];
-        enc_dims.extend(&model.hidden);
-        let mut dec_dims: Vec<usize> = enc_dims.iter().rev().copied().collect();
-        enc_dims.push(enc_out);
-        dec_dims.insert(0, model.latent_dim);
-        let encoder = Mlp::new(
-            vb.pp("enc"),
-            &enc_dims,
-            model.activation,
-            model.code_activation,
-        )?;
-        let decoder = Mlp::new(vb.pp("dec"), &dec_dims, model.activation, Activation::None)?;
+        let (encoder, decoder) = match model.arch {
+            Arch::Mlp => {
+                let mut enc_dims = vec![ctx.input_dim];
+                enc_dims.extend(&model.hidden);
+                let mut dec_dims: Vec<usize> = enc_dims.iter().rev().copied().collect();
+                enc_dims.push(enc_out);
+                dec_dims.insert(0, model.latent_dim);
+                let (act, code) = (model.activation, model.code_activation);
+                (
+                    Net::Mlp(Mlp::new(vb.pp("enc"), &enc_dims, act, code)?),
+                    Net::Mlp(Mlp::new(vb.pp("dec"), &dec_dims, act, Activation::None)?),
+                )
+            }
+            Arch::Conv => (
+                Net::ConvEncoder(ConvEncoder::new(
+                    vb.pp("enc"),
+                    ctx.image_shape,
+                    &model.channels,
+                    enc_out,
+                    model.activation,
+                    model.code_activation,
+                )?),
+                Net::ConvDecoder(ConvDecoder::new(
+                    vb.pp("dec"),
+                    ctx.image_shape,
+                    &model.channels,
+                    model.latent_dim,
+                    model.activation,
+                )?),
+            ),
+        };
         let more = extra(vb)?;
         initialize(
             &varmap,
@@ -94,6 +162,11 @@ impl Backbone {
 
     pub fn device(&self) -> candle_core::Device {
         self.varmap.all_vars()[0].device().clone()
+    }
+
+    /// Two times the multiply-adds of one image through the encoder and the decoder.
+    pub fn flops(&self) -> usize {
+        self.encoder.flops() + self.decoder.flops()
     }
 
     pub fn reconstruct_logits(&self, x: &Tensor) -> Result<Tensor> {

@@ -107,6 +107,10 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
         })
     }
 
+    fn flops(&self) -> usize {
+        self.net.flops()
+    }
+
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }

@@ -9,7 +9,7 @@ pub mod dropout;
 pub mod plain;
 pub mod vae;
 
-pub use backbone::{Backbone, Recon};
+pub use backbone::{Arch, Backbone, Net, Recon};
 
 use ae_core::layers::{Activation, Init};
 use ae_core::optim::{Adam, OptimizerConfig};
@@ -54,6 +54,8 @@ pub trait Autoencoder {
             candle_nn::ops::sigmoid(&self.decode(&self.encode(x)?)?)?,
         ])
     }
+    /// Two times the multiply-adds of one image through the encoder and the decoder.
+    fn flops(&self) -> usize;
     /// Every weight, for saving.
     fn varmap(&self) -> &VarMap;
     /// The variant's optimisers by name, for checkpoints.
@@ -105,8 +107,12 @@ pub fn restore_state(ae: &mut dyn Autoencoder, state: &HashMap<String, Tensor>) 
 pub struct ModelConfig {
     /// One of [`VARIANTS`].
     pub variant: String,
-    /// Hidden widths of the encoder; the decoder mirrors them.
+    /// `mlp` or `conv`: the encoder and decoder every variant is built on.
+    pub arch: Arch,
+    /// Hidden widths of an MLP encoder; the decoder mirrors them.
     pub hidden: Vec<usize>,
+    /// Channels of a conv encoder's stride-2 layers; the decoder mirrors them.
+    pub channels: Vec<usize>,
     pub latent_dim: usize,
     /// Between hidden layers.
     pub activation: Activation,
@@ -121,7 +127,9 @@ pub struct ModelConfig {
 /// The keys every variant has, for "did you mean" hints.
 pub const COMMON_KEYS: &[&str] = &[
     "variant",
+    "arch",
     "hidden",
+    "channels",
     "latent_dim",
     "activation",
     "code_activation",
@@ -160,7 +168,9 @@ impl ModelConfig {
         })?;
         let cfg = Self {
             variant,
+            arch: take(&mut map, "arch", Arch::Mlp)?,
             hidden: take(&mut map, "hidden", vec![256, 64])?,
+            channels: take(&mut map, "channels", vec![32, 64])?,
             latent_dim: take(&mut map, "latent_dim", 20)?,
             activation: take(&mut map, "activation", Activation::Relu)?,
             code_activation: take(&mut map, "code_activation", Activation::None)?,
@@ -177,6 +187,16 @@ impl ModelConfig {
                 .collect::<Result<_, _>>()?,
         };
         ae_core::error::at_least_one(cfg.latent_dim, "model.latent_dim")?;
+        ae_core::error::ensure(
+            !cfg.channels.is_empty() && cfg.channels.iter().all(|&c| c > 0),
+            "model.channels",
+            || {
+                format!(
+                    "{:?} is not allowed: at least one layer, every count at least 1",
+                    cfg.channels
+                )
+            },
+        )?;
         ae_core::error::ensure(cfg.hidden.iter().all(|&h| h > 0), "model.hidden", || {
             format!(
                 "{:?} is not allowed: every width must be at least 1",

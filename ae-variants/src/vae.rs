@@ -189,6 +189,10 @@ impl Autoencoder for Vae {
         Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
 
+    fn flops(&self) -> usize {
+        self.net.flops()
+    }
+
     fn varmap(&self) -> &VarMap {
         &self.net.varmap
     }
