@@ -4,6 +4,7 @@
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval;
 pub mod image;
 pub mod layers;
 pub mod losses;
