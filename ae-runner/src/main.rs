@@ -62,7 +62,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Rebuild summary.csv, summary.md and the plots of results/<experiment> from its run folders.
+    /// Rebuild summary.csv, summary.md, the plots and report.html of results/<experiment> from
+    /// its run folders.
     Summarize { dir: PathBuf },
     /// One table of several experiments on the metrics they share (writes <to>.md and <to>.csv).
     Compare {
@@ -182,8 +183,7 @@ fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
     if !dir.is_dir() {
         return Err(UserError(format!("{} is not a results folder", dir.display())).into());
     }
-    print!("{}", summary::write(dir)?);
-    println!("written: {}/summary.csv, summary.md", dir.display());
+    finish_experiment(dir, true)?;
     Ok(0)
 }
 
@@ -440,7 +440,7 @@ fn run_jobs(a: &RunArgs, exp_dir: &std::path::Path) -> anyhow::Result<u8> {
     Ok(worst)
 }
 
-/// The end of an experiment: its summary (the table printed if `show_table`) and its report.
+/// The end of an experiment (or of its shards, by `summarize`): its summary (the table printed if `show_table`) and its report.
 /// A report that cannot be written is a warning: the runs and the summary are what matter, and
 /// `ae-runner report` can write it again.
 fn finish_experiment(exp_dir: &std::path::Path, show_table: bool) -> anyhow::Result<()> {
