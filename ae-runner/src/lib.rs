@@ -7,6 +7,7 @@ pub mod interrupt;
 pub mod locate;
 pub mod outputs;
 pub mod plot;
+pub mod report;
 pub mod slurm;
 pub mod summary;
 pub mod sweep;

@@ -5,7 +5,7 @@
 use ae_core::{ConfigError, UserError};
 use ae_runner::config::{self, Document};
 use ae_runner::train::{self, Existing, Outcome, RunOptions};
-use ae_runner::{summary, sweep};
+use ae_runner::{report, summary, sweep};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,7 +62,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Rebuild summary.csv, summary.md and the plots of results/<experiment> from its run folders.
+    /// Rebuild summary.csv, summary.md, the plots and report.html of results/<experiment> from
+    /// its run folders.
     Summarize { dir: PathBuf },
     /// One table of several experiments on the metrics they share (writes <to>.md and <to>.csv).
     Compare {
@@ -71,6 +72,9 @@ enum Command {
         #[arg(long, default_value = "results/compare")]
         to: PathBuf,
     },
+    /// Write results/<experiment>/report.html: the summary, plots and every run's pictures in one
+    /// self-contained page.
+    Report { dir: PathBuf },
     /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
     Slurm(SlurmArgs),
 }
@@ -157,6 +161,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        Some(Command::Report { dir }) => write_report(&dir),
         Some(Command::Slurm(args)) => slurm(args),
         None => run(cli.run),
     };
@@ -178,8 +183,7 @@ fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
     if !dir.is_dir() {
         return Err(UserError(format!("{} is not a results folder", dir.display())).into());
     }
-    print!("{}", summary::write(dir)?);
-    println!("written: {}/summary.csv, summary.md", dir.display());
+    finish_experiment(dir, true)?;
     Ok(0)
 }
 
@@ -189,6 +193,11 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
     }
     print!("{}", summary::compare(dirs, to)?);
     println!("written: {}.md, {}.csv", to.display(), to.display());
+    Ok(0)
+}
+
+fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
+    println!("report: {}", report::write(dir)?.display());
     Ok(0)
 }
 
@@ -382,11 +391,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             exp_dir.display()
         );
     } else {
-        let table = summary::write(&exp_dir)?;
-        if n > 1 {
-            print!("{table}");
-        }
-        println!("summary: {}", exp_dir.join("summary.md").display());
+        finish_experiment(&exp_dir, n > 1)?;
     }
     if bad > 0 {
         eprintln!(
@@ -431,10 +436,24 @@ fn run_jobs(a: &RunArgs, exp_dir: &std::path::Path) -> anyhow::Result<u8> {
         let code = c.wait()?.code().unwrap_or(1);
         worst = worst.max(u8::try_from(code).unwrap_or(1));
     }
-    let table = summary::write(exp_dir)?;
-    print!("{table}");
-    println!("summary: {}", exp_dir.join("summary.md").display());
+    finish_experiment(exp_dir, true)?;
     Ok(worst)
+}
+
+/// The end of an experiment (or of its shards, by `summarize`): its summary (the table printed if `show_table`) and its report.
+/// A report that cannot be written is a warning: the runs and the summary are what matter, and
+/// `ae-runner report` can write it again.
+fn finish_experiment(exp_dir: &std::path::Path, show_table: bool) -> anyhow::Result<()> {
+    let table = summary::write(exp_dir)?;
+    if show_table {
+        print!("{table}");
+    }
+    println!("summary: {}", exp_dir.join("summary.md").display());
+    match report::write(exp_dir) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => tracing::warn!("no report: {e:#}"),
+    }
+    Ok(())
 }
 
 fn print_test(test: &[(String, f64)]) {

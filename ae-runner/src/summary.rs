@@ -207,6 +207,43 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A header and rows of cells.
+pub type Table = (Vec<String>, Vec<Vec<String>>);
+
+/// The rows of summary.csv, with its header: run, swept values, status, seconds, test metrics.
+pub fn table(runs: &[RunRecord]) -> Table {
+    let keys = keys(runs);
+    let metrics = metric_names(runs);
+    let mut header = vec!["run".to_string()];
+    header.extend(keys.iter().cloned());
+    header.extend(["status".to_string(), "seconds".to_string()]);
+    header.extend(metrics.iter().cloned());
+    let rows = runs
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.name.clone()];
+            row.extend(keys.iter().map(|k| {
+                r.values
+                    .iter()
+                    .find(|(rk, _)| rk == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            }));
+            row.push(r.status.clone());
+            row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
+            row.extend(metrics.iter().map(|m| {
+                r.test
+                    .iter()
+                    .find(|(k, _)| k == m)
+                    .map(|(_, v)| format!("{v}"))
+                    .unwrap_or_default()
+            }));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
 /// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
 /// Markdown table.
 pub fn write(exp_dir: &Path) -> Result<String> {
@@ -215,30 +252,10 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     let metrics = metric_names(&runs);
 
     let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["run".to_string()];
-    header.extend(keys.iter().cloned());
-    header.extend(["status".to_string(), "seconds".to_string()]);
-    header.extend(metrics.iter().cloned());
+    let (header, rows) = table(&runs);
     csv.write_record(&header)?;
-    for r in &runs {
-        let mut row = vec![r.name.clone()];
-        row.extend(keys.iter().map(|k| {
-            r.values
-                .iter()
-                .find(|(rk, _)| rk == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        }));
-        row.push(r.status.clone());
-        row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
-        row.extend(metrics.iter().map(|m| {
-            r.test
-                .iter()
-                .find(|(k, _)| k == m)
-                .map(|(_, v)| format!("{v}"))
-                .unwrap_or_default()
-        }));
-        csv.write_record(&row)?;
+    for row in &rows {
+        csv.write_record(row)?;
     }
     outputs::write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
 

@@ -405,6 +405,7 @@ fn train(
         row.push(("seconds".into(), format!("{secs:.3}")));
         row.push(("images_per_sec".into(), format!("{rate:.1}")));
         csv.write(&row)?;
+        crate::plot::write_curves(dir)?;
         if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
             checkpoint::save(dir, model, epoch + 1, config, t.seed)?;
         }
