@@ -75,6 +75,9 @@ enum Command {
     /// Write results/<experiment>/report.html: the summary, plots and every run's pictures in one
     /// self-contained page.
     Report { dir: PathBuf },
+    /// Evaluate finished runs again from their saved weights (eval.csv, pictures, run.json),
+    /// e.g. --set eval.iwae_k=5000 --set eval.iwae_images=0 for the full IWAE bound.
+    Eval(EvalArgs),
     /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
     Slurm(SlurmArgs),
 }
@@ -115,6 +118,22 @@ impl Common {
         }
         args
     }
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run folders, e.g. results/vae/seed=0.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Override an eval.* key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// auto | cpu | cuda | cuda:N (default: the run's train.device).
+    #[arg(long)]
+    device: Option<String>,
+    /// CPU threads (0: every core; default: the run's train.threads).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -162,6 +181,7 @@ fn main() -> ExitCode {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
         Some(Command::Report { dir }) => write_report(&dir),
+        Some(Command::Eval(args)) => eval(args),
         Some(Command::Slurm(args)) => slurm(args),
         None => run(cli.run),
     };
@@ -198,6 +218,26 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
 
 fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
     println!("report: {}", report::write(dir)?.display());
+    Ok(0)
+}
+
+fn eval(a: EvalArgs) -> anyhow::Result<u8> {
+    let sets = a
+        .sets
+        .iter()
+        .map(|s| config::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for dir in &a.runs {
+        let metrics = ae_runner::eval::rerun(dir, &sets, a.device.as_deref(), a.threads)?;
+        println!("evaluated: {}", dir.display());
+        print_test(&metrics);
+    }
+    // The experiments' tables and reports show the new numbers.
+    let mut exp_dirs: Vec<&std::path::Path> = a.runs.iter().filter_map(|d| d.parent()).collect();
+    exp_dirs.dedup();
+    for exp_dir in exp_dirs {
+        finish_experiment(exp_dir, false)?;
+    }
     Ok(0)
 }
 
@@ -323,16 +363,13 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    // candle sizes its matmul thread pool from RAYON_NUM_THREADS when it first runs one; set it
-    // before any tensor work (0 keeps candle's default: every core). A parent running --jobs
-    // gives each child its share through AE_THREADS.
-    let threads = std::env::var("AE_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(plan.runs[0].exp.train.threads);
-    if threads > 0 {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
+    // A parent running --jobs gives each child its share of the cores through AE_THREADS.
+    train::set_threads(
+        std::env::var("AE_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(plan.runs[0].exp.train.threads),
+    );
     let opts = RunOptions {
         device: a.common.device.clone(),
     };

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 /// The key whose values are the repeats that tables average over.
 pub const SEED_KEY: &str = "train.seed";
 
+/// Swept keys whose values are tasks rather than settings (one digit per one-class run): the
+/// table also gets, for each setting of the other keys, the mean over them.
+pub const TASK_KEYS: &[&str] = &["data.classes"];
+
 /// One run folder, as read back.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -290,6 +294,8 @@ pub fn write(exp_dir: &Path) -> Result<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut rows = rows;
+    rows.extend(task_means(&groups, &group_keys, &metrics));
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
@@ -310,6 +316,61 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     outputs::write_atomic(&exp_dir.join("summary.md"), md.as_bytes())?;
     crate::plot::write_sweep_plots(exp_dir, &groups)?;
     Ok(table)
+}
+
+/// For each task key, one row per setting of the other keys: every metric's mean ± std over
+/// the tasks' means (the task column says over how many).
+fn task_means(groups: &[Group], group_keys: &[&String], metrics: &[String]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for task in group_keys
+        .iter()
+        .filter(|k| TASK_KEYS.contains(&k.as_str()))
+    {
+        let others = |g: &Group| -> Vec<(String, String)> {
+            g.values
+                .iter()
+                .filter(|(k, _)| k != *task)
+                .cloned()
+                .collect()
+        };
+        let mut settings: Vec<Vec<(String, String)>> = Vec::new();
+        for g in groups {
+            if !settings.contains(&others(g)) {
+                settings.push(others(g));
+            }
+        }
+        for setting in settings {
+            let members: Vec<&Group> = groups.iter().filter(|g| others(g) == setting).collect();
+            let mut row: Vec<String> = group_keys
+                .iter()
+                .map(|k| match setting.iter().find(|(sk, _)| sk == *k) {
+                    Some((_, v)) => v.clone(),
+                    None if k == task => format!("mean of {}", members.len()),
+                    None => String::new(),
+                })
+                .collect();
+            row.push(
+                members
+                    .iter()
+                    .map(|g| g.finished)
+                    .sum::<usize>()
+                    .to_string(),
+            );
+            row.extend(metrics.iter().map(|m| {
+                let means: Vec<f64> = members
+                    .iter()
+                    .filter_map(|g| g.stats.get(m).map(|s| s.mean))
+                    .collect();
+                if means.is_empty() {
+                    String::new()
+                } else {
+                    cell(Some(&stat(&means)))
+                }
+            }));
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// One table across experiments on the metrics they all have; writes `<to>.md` and `<to>.csv`
