@@ -11,7 +11,8 @@ const CHUNK_DISTANCES: usize = 1 << 24;
 /// Features are [n, d] f32 tensors on any device; labels are host u32 slices. Distances are computed
 /// in chunks of test rows on the device as |b|^2 - 2 a.b (|a - b|^2 less the test row's |a|^2, the
 /// same for every training row b, so the order is unchanged), one matmul per chunk, then the k
-/// smallest per row are selected on the host (select_nth_unstable, not a full sort).
+/// smallest per row are selected on the host (select_nth_unstable, not a full sort). Of equal
+/// distances, the earlier training row counts as the nearer.
 pub fn knn_accuracy(
     train: &Tensor,
     train_labels: &[u32],
@@ -130,6 +131,9 @@ mod tests {
         let train2 = train.narrow(0, 0, 3)?;
         assert_eq!(knn_accuracy(&train2, &[0, 0, 1], &tie, &[1], 2)?, 1.0);
         assert_eq!(knn_accuracy(&train2, &[0, 0, 1], &tie, &[0], 2)?, 0.0);
+        // Equal distances: (1.5,0) is 2.25 from both (0,0) and (3,0); the earlier row, class 0, is nearer.
+        let midway = points(&[[1.5, 0.]])?;
+        assert_eq!(knn_accuracy(&train2, &[0, 0, 1], &midway, &[0], 1)?, 1.0);
         Ok(())
     }
 

@@ -155,7 +155,7 @@ mod tests {
             for i in 0..4 {
                 let want = naive_ssim(&pv[i], &tv[i], shape);
                 assert!(
-                    (got[i] as f64 - want).abs() < 1e-4,
+                    (got[i] as f64 - want).abs() < 1e-6,
                     "{shape:?} image {i}: {} vs {want}",
                     got[i]
                 );
@@ -181,7 +181,7 @@ mod tests {
         let x = Tensor::full(0.5f32, (1, d), &Device::Cpu)?;
         let y = Tensor::full(0.6f32, (1, d), &Device::Cpu)?;
         let v = ssim_per_image(&x, &y, (1, 16, 16))?.to_vec1::<f32>()?[0] as f64;
-        assert!((v - 0.6001 / 0.6101).abs() < 1e-5, "{v}");
+        assert!((v - 0.6001 / 0.6101).abs() < 1e-6, "{v}");
         Ok(())
     }
 
@@ -221,8 +221,8 @@ mod tests {
                 (c, h, w),
             )?
             .to_vec1::<f32>()?;
-            assert!((both[0] as f64 - pattern).abs() < 1e-4, "{both:?}");
-            assert!((both[1] as f64 - contrast).abs() < 1e-4, "{both:?}");
+            assert!((both[0] as f64 - pattern).abs() < 1e-6, "{both:?}");
+            assert!((both[1] as f64 - contrast).abs() < 1e-6, "{both:?}");
         }
         Ok(())
     }
