@@ -237,15 +237,4 @@ mod tests {
         assert!(ssim_per_image(&x, &y, (1, 15, 20)).is_err());
         Ok(())
     }
-
-    #[test]
-    fn a_thousand_mnist_sized_images_take_well_under_a_second() -> Result<()> {
-        let (p, t) = random_pairs(1000, (1, 28, 28), 5)?;
-        let start = std::time::Instant::now();
-        let v = ssim_per_image(&p, &t, (1, 28, 28))?;
-        assert_eq!(v.dims(), [1000]);
-        let took = start.elapsed();
-        assert!(took.as_secs_f64() < 1.0, "{took:?}");
-        Ok(())
-    }
 }
