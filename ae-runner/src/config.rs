@@ -1,6 +1,7 @@
 //! Experiment files: YAML -> overrides -> typed, validated config; every error names the file,
 //! the line and the key, and says what is allowed.
 
+use crate::eval::EvalConfig;
 use crate::locate::{key_lines, line_of};
 use ae_core::data::DataConfig;
 use ae_core::error::{at_least_one, ensure};
@@ -81,6 +82,8 @@ struct RawExperiment {
     model: Value,
     #[serde(default)]
     train: TrainConfig,
+    #[serde(default)]
+    eval: EvalConfig,
     /// Written by ae-runner into a run's config.yaml; ignored on input.
     #[serde(default, rename = "provenance")]
     _provenance: Option<Value>,
@@ -91,6 +94,7 @@ const TOP_KEYS: &[&str] = &[
     "data",
     "model",
     "train",
+    "eval",
     "sweep",
     "cases",
     "provenance",
@@ -102,6 +106,7 @@ pub struct Experiment {
     pub data: DataConfig,
     pub model: ModelConfig,
     pub train: TrainConfig,
+    pub eval: EvalConfig,
     pub spec: Box<dyn Spec>,
 }
 
@@ -125,6 +130,10 @@ impl Experiment {
         top.insert(
             "train".into(),
             serde_yaml::to_value(&self.train).expect("train config serialises"),
+        );
+        top.insert(
+            "eval".into(),
+            serde_yaml::to_value(&self.eval).expect("eval config serialises"),
         );
         Value::Mapping(top)
     }
@@ -323,6 +332,7 @@ pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, 
     )?;
     raw.data.validate()?;
     raw.train.validate()?;
+    raw.eval.validate()?;
     let model = ModelConfig::from_value(raw.model)?;
     let spec = ae_variants::parse(&model)?;
     Ok(Experiment {
@@ -330,6 +340,7 @@ pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, 
         data: raw.data,
         model,
         train: raw.train,
+        eval: raw.eval,
         spec,
     })
 }

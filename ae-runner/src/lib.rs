@@ -3,10 +3,13 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod eval;
 pub mod interrupt;
 pub mod locate;
 pub mod outputs;
+pub mod pictures;
 pub mod plot;
+pub mod report;
 pub mod slurm;
 pub mod summary;
 pub mod sweep;

@@ -5,7 +5,7 @@
 use ae_core::{ConfigError, UserError};
 use ae_runner::config::{self, Document};
 use ae_runner::train::{self, Existing, Outcome, RunOptions};
-use ae_runner::{summary, sweep};
+use ae_runner::{report, summary, sweep};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,7 +62,8 @@ fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Rebuild summary.csv, summary.md and the plots of results/<experiment> from its run folders.
+    /// Rebuild summary.csv, summary.md, the plots and report.html of results/<experiment> from
+    /// its run folders.
     Summarize { dir: PathBuf },
     /// One table of several experiments on the metrics they share (writes <to>.md and <to>.csv).
     Compare {
@@ -71,6 +72,12 @@ enum Command {
         #[arg(long, default_value = "results/compare")]
         to: PathBuf,
     },
+    /// Write results/<experiment>/report.html: the summary, plots and every run's pictures in one
+    /// self-contained page.
+    Report { dir: PathBuf },
+    /// Evaluate finished runs again from their saved weights (eval.csv, pictures, run.json),
+    /// e.g. --set eval.iwae_k=5000 --set eval.iwae_images=0 for the full IWAE bound.
+    Eval(EvalArgs),
     /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
     Slurm(SlurmArgs),
 }
@@ -111,6 +118,22 @@ impl Common {
         }
         args
     }
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Run folders, e.g. results/vae/seed=0.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Override an eval.* key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// auto | cpu | cuda | cuda:N (default: the run's train.device).
+    #[arg(long)]
+    device: Option<String>,
+    /// CPU threads (0: every core; default: the run's train.threads).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 #[derive(Args)]
@@ -157,6 +180,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        Some(Command::Report { dir }) => write_report(&dir),
+        Some(Command::Eval(args)) => eval(args),
         Some(Command::Slurm(args)) => slurm(args),
         None => run(cli.run),
     };
@@ -178,8 +203,7 @@ fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
     if !dir.is_dir() {
         return Err(UserError(format!("{} is not a results folder", dir.display())).into());
     }
-    print!("{}", summary::write(dir)?);
-    println!("written: {}/summary.csv, summary.md", dir.display());
+    finish_experiment(dir, true)?;
     Ok(0)
 }
 
@@ -189,6 +213,31 @@ fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
     }
     print!("{}", summary::compare(dirs, to)?);
     println!("written: {}.md, {}.csv", to.display(), to.display());
+    Ok(0)
+}
+
+fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
+    println!("report: {}", report::write(dir)?.display());
+    Ok(0)
+}
+
+fn eval(a: EvalArgs) -> anyhow::Result<u8> {
+    let sets = a
+        .sets
+        .iter()
+        .map(|s| config::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for dir in &a.runs {
+        let metrics = ae_runner::eval::rerun(dir, &sets, a.device.as_deref(), a.threads)?;
+        println!("evaluated: {}", dir.display());
+        print_test(&metrics);
+    }
+    // The experiments' tables and reports show the new numbers.
+    let mut exp_dirs: Vec<&std::path::Path> = a.runs.iter().filter_map(|d| d.parent()).collect();
+    exp_dirs.dedup();
+    for exp_dir in exp_dirs {
+        finish_experiment(exp_dir, false)?;
+    }
     Ok(0)
 }
 
@@ -314,16 +363,13 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             .into());
         }
     }
-    // candle sizes its matmul thread pool from RAYON_NUM_THREADS when it first runs one; set it
-    // before any tensor work (0 keeps candle's default: every core). A parent running --jobs
-    // gives each child its share through AE_THREADS.
-    let threads = std::env::var("AE_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(plan.runs[0].exp.train.threads);
-    if threads > 0 {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-    }
+    // A parent running --jobs gives each child its share of the cores through AE_THREADS.
+    train::set_threads(
+        std::env::var("AE_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(plan.runs[0].exp.train.threads),
+    );
     let opts = RunOptions {
         device: a.common.device.clone(),
     };
@@ -382,11 +428,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             exp_dir.display()
         );
     } else {
-        let table = summary::write(&exp_dir)?;
-        if n > 1 {
-            print!("{table}");
-        }
-        println!("summary: {}", exp_dir.join("summary.md").display());
+        finish_experiment(&exp_dir, n > 1)?;
     }
     if bad > 0 {
         eprintln!(
@@ -431,10 +473,24 @@ fn run_jobs(a: &RunArgs, exp_dir: &std::path::Path) -> anyhow::Result<u8> {
         let code = c.wait()?.code().unwrap_or(1);
         worst = worst.max(u8::try_from(code).unwrap_or(1));
     }
-    let table = summary::write(exp_dir)?;
-    print!("{table}");
-    println!("summary: {}", exp_dir.join("summary.md").display());
+    finish_experiment(exp_dir, true)?;
     Ok(worst)
+}
+
+/// The end of an experiment (or of its shards, by `summarize`): its summary (the table printed if `show_table`) and its report.
+/// A report that cannot be written is a warning: the runs and the summary are what matter, and
+/// `ae-runner report` can write it again.
+fn finish_experiment(exp_dir: &std::path::Path, show_table: bool) -> anyhow::Result<()> {
+    let table = summary::write(exp_dir)?;
+    if show_table {
+        print!("{table}");
+    }
+    println!("summary: {}", exp_dir.join("summary.md").display());
+    match report::write(exp_dir) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => tracing::warn!("no report: {e:#}"),
+    }
+    Ok(())
 }
 
 fn print_test(test: &[(String, f64)]) {

@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 /// The key whose values are the repeats that tables average over.
 pub const SEED_KEY: &str = "train.seed";
 
+/// Swept keys whose values are tasks rather than settings (one digit per one-class run): the
+/// table also gets, for each setting of the other keys, the mean over them.
+pub const TASK_KEYS: &[&str] = &["data.classes"];
+
 /// One run folder, as read back.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
@@ -207,6 +211,43 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A header and rows of cells.
+pub type Table = (Vec<String>, Vec<Vec<String>>);
+
+/// The rows of summary.csv, with its header: run, swept values, status, seconds, test metrics.
+pub fn table(runs: &[RunRecord]) -> Table {
+    let keys = keys(runs);
+    let metrics = metric_names(runs);
+    let mut header = vec!["run".to_string()];
+    header.extend(keys.iter().cloned());
+    header.extend(["status".to_string(), "seconds".to_string()]);
+    header.extend(metrics.iter().cloned());
+    let rows = runs
+        .iter()
+        .map(|r| {
+            let mut row = vec![r.name.clone()];
+            row.extend(keys.iter().map(|k| {
+                r.values
+                    .iter()
+                    .find(|(rk, _)| rk == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            }));
+            row.push(r.status.clone());
+            row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
+            row.extend(metrics.iter().map(|m| {
+                r.test
+                    .iter()
+                    .find(|(k, _)| k == m)
+                    .map(|(_, v)| format!("{v}"))
+                    .unwrap_or_default()
+            }));
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
 /// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
 /// Markdown table.
 pub fn write(exp_dir: &Path) -> Result<String> {
@@ -215,30 +256,10 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     let metrics = metric_names(&runs);
 
     let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut header = vec!["run".to_string()];
-    header.extend(keys.iter().cloned());
-    header.extend(["status".to_string(), "seconds".to_string()]);
-    header.extend(metrics.iter().cloned());
+    let (header, rows) = table(&runs);
     csv.write_record(&header)?;
-    for r in &runs {
-        let mut row = vec![r.name.clone()];
-        row.extend(keys.iter().map(|k| {
-            r.values
-                .iter()
-                .find(|(rk, _)| rk == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        }));
-        row.push(r.status.clone());
-        row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
-        row.extend(metrics.iter().map(|m| {
-            r.test
-                .iter()
-                .find(|(k, _)| k == m)
-                .map(|(_, v)| format!("{v}"))
-                .unwrap_or_default()
-        }));
-        csv.write_record(&row)?;
+    for row in &rows {
+        csv.write_record(row)?;
     }
     outputs::write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
 
@@ -273,6 +294,8 @@ pub fn write(exp_dir: &Path) -> Result<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let mut rows = rows;
+    rows.extend(task_means(&groups, &group_keys, &metrics));
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
@@ -293,6 +316,61 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     outputs::write_atomic(&exp_dir.join("summary.md"), md.as_bytes())?;
     crate::plot::write_sweep_plots(exp_dir, &groups)?;
     Ok(table)
+}
+
+/// For each task key, one row per setting of the other keys: every metric's mean ± std over
+/// the tasks' means (the task column says over how many).
+fn task_means(groups: &[Group], group_keys: &[&String], metrics: &[String]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for task in group_keys
+        .iter()
+        .filter(|k| TASK_KEYS.contains(&k.as_str()))
+    {
+        let others = |g: &Group| -> Vec<(String, String)> {
+            g.values
+                .iter()
+                .filter(|(k, _)| k != *task)
+                .cloned()
+                .collect()
+        };
+        let mut settings: Vec<Vec<(String, String)>> = Vec::new();
+        for g in groups {
+            if !settings.contains(&others(g)) {
+                settings.push(others(g));
+            }
+        }
+        for setting in settings {
+            let members: Vec<&Group> = groups.iter().filter(|g| others(g) == setting).collect();
+            let mut row: Vec<String> = group_keys
+                .iter()
+                .map(|k| match setting.iter().find(|(sk, _)| sk == *k) {
+                    Some((_, v)) => v.clone(),
+                    None if k == task => format!("mean of {}", members.len()),
+                    None => String::new(),
+                })
+                .collect();
+            row.push(
+                members
+                    .iter()
+                    .map(|g| g.finished)
+                    .sum::<usize>()
+                    .to_string(),
+            );
+            row.extend(metrics.iter().map(|m| {
+                let means: Vec<f64> = members
+                    .iter()
+                    .filter_map(|g| g.stats.get(m).map(|s| s.mean))
+                    .collect();
+                if means.is_empty() {
+                    String::new()
+                } else {
+                    cell(Some(&stat(&means)))
+                }
+            }));
+            rows.push(row);
+        }
+    }
+    rows
 }
 
 /// One table across experiments on the metrics they all have; writes `<to>.md` and `<to>.csv`

@@ -4,8 +4,8 @@ use crate::checkpoint::{self, Lock};
 use crate::config::Experiment;
 use crate::interrupt;
 use crate::outputs::{self, MetricsCsv, Status};
+use crate::{eval, pictures};
 use ae_core::data::{chunks, Batches, Binarize, DataConfig, Dataset};
-use ae_core::image::write_grid;
 use ae_core::metrics::Sums;
 use ae_core::rng::{Purpose, Streams};
 use ae_core::UserError;
@@ -36,6 +36,31 @@ pub enum Outcome {
         signal: i32,
         epochs_done: usize,
     },
+}
+
+/// The experiment's model, freshly initialised from its seed, for images like `data`'s.
+pub fn build(
+    exp: &Experiment,
+    data: &Dataset,
+    device: &Device,
+    streams: Streams,
+) -> Result<Box<dyn Autoencoder>> {
+    let ctx = BuildContext {
+        device,
+        input_dim: data.dim(),
+        image_shape: data.image_shape,
+        optimizer: &exp.train.optimizer,
+        streams,
+    };
+    exp.spec.build(&exp.model, &ctx)
+}
+
+/// candle sizes its matmul thread pool from RAYON_NUM_THREADS when it first runs one: call
+/// this before any tensor work. 0 keeps candle's default, every core.
+pub fn set_threads(threads: usize) {
+    if threads > 0 {
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
 }
 
 /// What a run's folder holds before the run.
@@ -111,14 +136,7 @@ pub fn run(
     );
 
     let _lock = Lock::acquire(dir)?;
-    let ctx = BuildContext {
-        device: &device,
-        input_dim: data.dim(),
-        image_shape: data.image_shape,
-        optimizer: &exp.train.optimizer,
-        streams,
-    };
-    let mut model = exp.spec.build(&exp.model, &ctx)?;
+    let mut model = build(exp, &data, &device, streams)?;
     let params: usize = model
         .varmap()
         .all_vars()
@@ -126,9 +144,9 @@ pub fn run(
         .map(|v| v.elem_count())
         .sum();
     tracing::info!(
-        "{} {:?}: {params} parameters, {:.3} MFLOP per image forward (encoder + decoder)",
+        "{} ({}): {params} parameters, {:.3} MFLOP per image forward (encoder + decoder)",
         exp.model.variant,
-        exp.model.arch,
+        format!("{:?}", exp.model.arch).to_lowercase(),
         model.flops() as f64 / 1e6
     );
     let t0 = Instant::now();
@@ -173,7 +191,19 @@ pub fn run(
     let earlier = status.seconds.unwrap_or(0.0);
     status.write(dir)?;
 
-    let result = train(exp, model.as_mut(), &data, &streams, dir, start, &config);
+    let result =
+        train(exp, model.as_mut(), &data, &streams, dir, start, &config).and_then(|mut test| {
+            pictures::write_basic(model.as_ref(), &data, &streams, dir)?;
+            test.extend(eval::evaluate(
+                exp,
+                model.as_ref(),
+                &device,
+                &streams,
+                dir,
+                cache,
+            )?);
+            Ok(test)
+        });
     status.ended = Some(outputs::now());
     status.seconds = Some(earlier + t0.elapsed().as_secs_f64());
     match result {
@@ -214,16 +244,17 @@ pub fn run(
     }
 }
 
-/// The dataset of the last run, reused by the next run of a sweep when its data config,
-/// device and (with fixed binarisation, which draws from the seed) seed are the same: the
-/// files are read, checked and decoded once per sweep, not once per run.
+/// The datasets of the last runs (a run's own and the every-class one its evaluation uses),
+/// reused by the next run of a sweep when the data config, device and (with fixed
+/// binarisation, which draws from the seed) seed are the same: the files are read, checked and
+/// decoded once per sweep, not once per run.
 #[derive(Default)]
-pub struct DataCache(Option<(DataKey, Dataset)>);
+pub struct DataCache(Vec<(DataKey, Dataset)>);
 
 type DataKey = (DataConfig, String, Option<u64>);
 
 impl DataCache {
-    fn get(
+    pub fn get(
         &mut self,
         cfg: &DataConfig,
         device: &Device,
@@ -235,13 +266,14 @@ impl DataCache {
             ae_core::device::describe(device),
             (cfg.binarize == Binarize::Fixed).then_some(seed),
         );
-        if let Some((k, data)) = &self.0 {
-            if *k == key {
-                return Ok(data.clone());
-            }
+        if let Some((_, data)) = self.0.iter().find(|(k, _)| *k == key) {
+            return Ok(data.clone());
         }
         let data = Dataset::load(cfg, device, streams)?;
-        self.0 = Some((key, data.clone()));
+        if self.0.len() == 2 {
+            self.0.remove(0);
+        }
+        self.0.push((key, data.clone()));
         Ok(data)
     }
 }
@@ -345,7 +377,7 @@ fn fmt(v: f64) -> String {
     format!("{v:.6}")
 }
 
-/// The epochs, the test evaluation and the files; returns the test metrics.
+/// The epochs, the test evaluation and the weights; returns the test metrics.
 fn train(
     exp: &Experiment,
     model: &mut dyn Autoencoder,
@@ -417,6 +449,7 @@ fn train(
         row.push(("seconds".into(), format!("{secs:.3}")));
         row.push(("images_per_sec".into(), format!("{rate:.1}")));
         csv.write(&row)?;
+        crate::plot::write_curves(dir)?;
         if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
             checkpoint::save(dir, model, epoch + 1, config, t.seed)?;
         }
@@ -445,37 +478,7 @@ fn train(
     let weights = dir.join("model.safetensors");
     model.varmap().save(outputs::tmp_path(&weights))?;
     outputs::sync_rename(&outputs::tmp_path(&weights), &weights)?;
-    write_pictures(model, data, streams, dir)?;
     Ok(test)
-}
-
-/// reconstructions.png (test images and what the model makes of them) and, for variants
-/// with a prior, samples.png (8 x 8 draws).
-fn write_pictures(
-    model: &dyn Autoencoder,
-    data: &Dataset,
-    streams: &Streams,
-    dir: &Path,
-) -> Result<()> {
-    let (_, h, w) = data.image_shape;
-    let n = data.test.len().min(16);
-    let x = data.test.images.narrow(0, 0, n)?;
-    let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
-    write_png(&dir.join("reconstructions.png"), &rows, (h, w))?;
-    if let Some(s) = model.sample(64, &mut streams.stream(Purpose::Sample, 0))? {
-        let rows: Vec<Tensor> = (0..8)
-            .map(|r| s.narrow(0, r * 8, 8))
-            .collect::<candle_core::Result<_>>()?;
-        write_png(&dir.join("samples.png"), &rows, (h, w))?;
-    }
-    Ok(())
-}
-
-/// A grid at twice the size, written atomically.
-fn write_png(path: &Path, rows: &[Tensor], shape: (usize, usize)) -> Result<()> {
-    let tmp = outputs::tmp_path(path);
-    write_grid(&tmp, rows, shape, 2)?;
-    outputs::sync_rename(&tmp, path)
 }
 
 fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {

@@ -33,6 +33,21 @@ struct Case {
 
 const CASES: &[Case] = &[
     Case {
+        name: "unknown eval key",
+        edit: &[(
+            "lr: 1.0e-3 }\n",
+            "lr: 1.0e-3 }\neval:\n  iwae_kk: 50\n",
+        )],
+        args: &[],
+        expect: &["case.yaml:16", "eval.iwae_kk", "did you mean `iwae_k`"],
+    },
+    Case {
+        name: "more neighbours than fit images",
+        edit: &[],
+        args: &["--set", "eval.knn_k=50", "--set", "eval.fit_images=10"],
+        expect: &["eval.knn_k", "at most eval.fit_images (10)"],
+    },
+    Case {
         name: "yaml syntax",
         edit: &[("  latent_dim: 4", "  latent_dim: [4")],
         args: &[],

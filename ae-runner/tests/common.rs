@@ -45,8 +45,13 @@ pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// The overrides that make a run small: 2 epochs, 512 training images.
+/// The overrides that make a run small: 2 epochs, 512 training images, the evaluation's
+/// classifiers fit on 500 images and the IWAE bound on 100.
 pub const SMALL: &[&str] = &[
+    "--set",
+    "eval.fit_images=500",
+    "--set",
+    "eval.iwae_images=100",
     "--set",
     "train.epochs=2",
     "--set",

@@ -1,6 +1,6 @@
 //! Each variant trains for 2 epochs on 512 real MNIST images from its own experiment file and
-//! leaves config.yaml, metrics.csv, test.csv, model.safetensors and the PNG grids, with finite
-//! numbers; a second identical command does nothing; a changed one is refused.
+//! leaves config.yaml, metrics.csv, test.csv, eval.csv, model.safetensors and the pictures, with
+//! finite numbers; a second identical command does nothing; a changed one is refused.
 
 mod common;
 use common::*;
@@ -90,9 +90,51 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
     if has_samples {
         check_png(&dir.join("samples.png"));
     }
+    check_png(&dir.join("interpolations.png"));
+    let svg = std::fs::read_to_string(dir.join("latent.svg")).unwrap();
+    assert!(
+        svg.matches("<circle").count() >= 500,
+        "{name}: one circle per test code"
+    );
+
+    let (eval_header, eval) = read_csv(&dir.join("eval.csv"));
+    let at = |col: &str| {
+        let i = eval_header.iter().position(|h| h == col);
+        eval[0][i.unwrap_or_else(|| panic!("{name}: no {col} in {eval_header:?}"))]
+    };
+    // Chance is 0.1: 2 epochs on 512 images already give codes well above it, and 500 raw
+    // images give a k-NN and a probe near 0.8.
+    for (col, above) in [
+        ("probe_acc", 0.15),
+        ("knn5_acc", 0.15),
+        ("pixel_probe_acc", 0.7),
+        ("pixel_knn5_acc", 0.7),
+    ] {
+        let acc = at(col);
+        assert!(acc > above && acc <= 1.0, "{name}: {col} {acc}");
+    }
+    assert_eq!(at("fit_images"), 500.0);
+    assert_eq!(
+        eval_header.iter().any(|h| h == "iwae100_nll"),
+        variant == "vae",
+        "{name}: {eval_header:?}"
+    );
+    if variant == "vae" {
+        let nll = at("iwae100_nll");
+        // Below 784 ln 2 = 543.4 nats, a coin flip per pixel: the model has learnt something.
+        assert!(nll > 50.0 && nll < 543.4, "{name}: iwae100_nll {nll}");
+    }
+
     let status: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(status["status"], "finished");
+    let test_names: Vec<&str> = status["test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_str().unwrap())
+        .collect();
+    assert!(test_names.contains(&"probe_acc"), "{test_names:?}");
 }
 
 #[test]
@@ -110,7 +152,7 @@ fn denoising() {
     run_variant(
         "denoising",
         "denoising",
-        &["psnr_noisy", "psnr_denoised"],
+        &["psnr_noisy", "psnr_denoised", "ssim_noisy", "ssim_denoised"],
         false,
     );
 }

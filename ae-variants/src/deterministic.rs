@@ -3,6 +3,7 @@
 
 use crate::backbone::{recon_metrics, Backbone, Recon};
 use crate::{Autoencoder, BuildContext, ModelConfig, Named};
+use ae_core::eval::ssim_per_image;
 use ae_core::layers::dropout;
 use ae_core::metrics::psnr_per_image;
 use ae_core::optim::Adam;
@@ -33,6 +34,8 @@ pub struct Deterministic<P> {
     opt: Adam,
     loss: Recon,
     perturb: P,
+    /// (channels, height, width), for SSIM.
+    shape: (usize, usize, usize),
 }
 
 impl<P: Perturbation> Deterministic<P> {
@@ -49,6 +52,7 @@ impl<P: Perturbation> Deterministic<P> {
             opt,
             loss,
             perturb,
+            shape: ctx.image_shape,
         }))
     }
 }
@@ -74,6 +78,8 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
             let out = candle_nn::ops::sigmoid(&self.net.reconstruct_logits(&noisy)?)?;
             m.push(("psnr_noisy", psnr_per_image(&noisy, x)?));
             m.push(("psnr_denoised", psnr_per_image(&out, x)?));
+            m.push(("ssim_noisy", ssim_per_image(&noisy, x, self.shape)?));
+            m.push(("ssim_denoised", ssim_per_image(&out, x, self.shape)?));
         }
         Ok(m)
     }

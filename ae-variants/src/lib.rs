@@ -84,22 +84,38 @@ pub fn checkpoint_state(ae: &mut dyn Autoencoder) -> Result<HashMap<String, Tens
 /// Loads what [`checkpoint_state`] saved; a checkpoint of another architecture is an error
 /// naming the first tensor that does not fit.
 pub fn restore_state(ae: &mut dyn Autoencoder, state: &HashMap<String, Tensor>) -> Result<()> {
-    let get = |k: &str| -> candle_core::Result<Tensor> {
-        state.get(k).cloned().ok_or_else(|| {
-            candle_core::Error::Msg(format!(
-                "the checkpoint has no `{k}`: it is from another architecture"
-            ))
-        })
-    };
-    for (k, var) in ae.varmap().data().lock().expect("varmap lock").iter() {
-        let t = get(&format!("weights.{k}"))?;
-        anyhow::ensure!(t.dims() == var.dims(), "weights.{k} is {:?} in the checkpoint, {:?} in this model: it is from another architecture", t.dims(), var.dims());
-        var.set(&t.to_device(var.device())?)?;
-    }
+    load_weights(ae, state, "weights.")?;
     for (name, opt) in ae.optimizers() {
-        opt.restore(&|k| get(&format!("optim.{name}.{k}")))?;
+        opt.restore(&|k| get(state, &format!("optim.{name}.{k}")))?;
     }
     Ok(())
+}
+
+/// Sets every weight from `state[prefix + name]` (model.safetensors has no prefix).
+pub fn load_weights(
+    ae: &dyn Autoencoder,
+    state: &HashMap<String, Tensor>,
+    prefix: &str,
+) -> Result<()> {
+    for (k, var) in ae.varmap().data().lock().expect("varmap lock").iter() {
+        let t = get(state, &format!("{prefix}{k}"))?;
+        anyhow::ensure!(
+            t.dims() == var.dims(),
+            "{prefix}{k} is {:?} in the file, {:?} in this model: it is from another architecture",
+            t.dims(),
+            var.dims()
+        );
+        var.set(&t.to_device(var.device())?)?;
+    }
+    Ok(())
+}
+
+fn get(state: &HashMap<String, Tensor>, k: &str) -> candle_core::Result<Tensor> {
+    state.get(k).cloned().ok_or_else(|| {
+        candle_core::Error::Msg(format!(
+            "the file has no `{k}`: it is from another architecture"
+        ))
+    })
 }
 
 /// The `model:` section: what all variants share, plus the variant's own keys in `params`.

@@ -46,21 +46,21 @@ fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
+                // A <- A J (columns p, q), then A <- J^T A (rows p, q), V <- V J.
+                let rotate_columns = |m: &mut Vec<Vec<f64>>| {
+                    for row in m.iter_mut() {
+                        let (xp, xq) = (row[p], row[q]);
+                        row[p] = c * xp - s * xq;
+                        row[q] = s * xp + c * xq;
+                    }
+                };
+                rotate_columns(&mut a);
+                let (rp, rq) = (a[p].clone(), a[q].clone());
                 for k in 0..d {
-                    let (akp, akq) = (a[k][p], a[k][q]);
-                    a[k][p] = c * akp - s * akq;
-                    a[k][q] = s * akp + c * akq;
+                    a[p][k] = c * rp[k] - s * rq[k];
+                    a[q][k] = s * rp[k] + c * rq[k];
                 }
-                for k in 0..d {
-                    let (apk, aqk) = (a[p][k], a[q][k]);
-                    a[p][k] = c * apk - s * aqk;
-                    a[q][k] = s * apk + c * aqk;
-                }
-                for row in v.iter_mut() {
-                    let (vp, vq) = (row[p], row[q]);
-                    row[p] = c * vp - s * vq;
-                    row[q] = s * vp + c * vq;
-                }
+                rotate_columns(&mut v);
             }
         }
     }

@@ -1,0 +1,359 @@
+//! The evaluation papers report, run cheaply at the end of every run and in full on demand
+//! (`ae-runner eval RUN_DIR --set eval.iwae_k=5000`): the IWAE bound on -log p(x), a linear
+//! probe and k-NN on the codes beside the same classifiers on raw pixels, one-class anomaly
+//! AUROC for a run trained on some classes only, and the pictures of the latent space.
+
+use crate::config::{Document, Experiment};
+use crate::outputs::{self, Status};
+use crate::train::{self, DataCache};
+use crate::{pictures, sweep};
+use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
+use ae_core::error::{ensure, ConfigError};
+use ae_core::eval::iwae::log_mean_exp;
+use ae_core::eval::{auroc, knn_accuracy, linear_probe, ProbeConfig};
+use ae_core::rng::{Purpose, Streams};
+use ae_core::UserError;
+use ae_variants::Autoencoder;
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+/// `eval:`: what is evaluated after training; the defaults take seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Importance samples per image for the IWAE bound on -log p(x) (VAE only; 0: off).
+    pub iwae_k: usize,
+    /// Test images the bound is estimated on, the first ones (0: all).
+    pub iwae_images: usize,
+    /// A linear probe (logistic regression) on the codes.
+    pub probe: bool,
+    /// Neighbours of the k-NN classifier on the codes (0: off).
+    pub knn_k: usize,
+    /// Training images, of every class, the probe and k-NN are fit on (0: all).
+    pub fit_images: usize,
+    /// The same classifiers on raw pixels beside them.
+    pub pixels: bool,
+    /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
+    pub pictures: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            iwae_k: 100,
+            iwae_images: 1000,
+            probe: true,
+            knn_k: 5,
+            fit_images: 10000,
+            pixels: true,
+            pictures: true,
+        }
+    }
+}
+
+impl EvalConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ensure(
+            self.fit_images == 0 || self.knn_k <= self.fit_images,
+            "eval.knn_k",
+            || {
+                format!(
+                    "{} is not allowed: at most eval.fit_images ({})",
+                    self.knn_k, self.fit_images
+                )
+            },
+        )
+    }
+
+    /// The settings as (name, value) columns of eval.csv.
+    fn columns(&self) -> Vec<(String, String)> {
+        [
+            ("iwae_k", self.iwae_k),
+            ("iwae_images", self.iwae_images),
+            ("fit_images", self.fit_images),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// Named values, as a run's metrics are kept.
+type Metrics = Vec<(String, f64)>;
+
+/// The pixel classifiers' accuracies by data and settings: the same for every run of a sweep.
+static PIXELS: Mutex<Vec<(String, Metrics)>> = Mutex::new(Vec::new());
+
+/// Evaluates `model` as `exp.eval` says, writes eval.csv (settings, then metrics) and the
+/// pictures into `dir`, and returns the metrics.
+pub fn evaluate(
+    exp: &Experiment,
+    model: &dyn Autoencoder,
+    device: &Device,
+    streams: &Streams,
+    dir: &Path,
+    cache: &mut DataCache,
+) -> Result<Vec<(String, f64)>> {
+    let cfg = &exp.eval;
+    // Every class, whatever the run trained on: probes need them all, and anomalies are the
+    // other classes.
+    let data_cfg = DataConfig {
+        classes: None,
+        train_limit: None,
+        ..exp.data.clone()
+    };
+    let data = cache.get(&data_cfg, device, streams, exp.train.seed)?;
+    let batch = exp.train.eval_batch_size;
+    let test_labels: Vec<u32> = data.test.labels.to_vec1()?;
+    let mut out = Vec::new();
+
+    if cfg.iwae_k > 0 {
+        let n = match cfg.iwae_images {
+            0 => data.test.len(),
+            n => n.min(data.test.len()),
+        };
+        let images = data.test.images.narrow(0, 0, n)?;
+        if let Some(nll) = iwae_nll(model, &images, cfg.iwae_k, streams)? {
+            out.push((format!("iwae{}_nll", cfg.iwae_k), nll));
+        }
+    }
+
+    let test_codes = codes(model, &data.test.images, batch)?;
+    if cfg.probe || cfg.knn_k > 0 {
+        let fit = fit_split(&data, cfg.fit_images)?;
+        let fit_labels: Vec<u32> = fit.labels.to_vec1()?;
+        let fit_codes = codes(model, &fit.images, batch)?;
+        let test = (&test_codes, test_labels.as_slice());
+        out.extend(classifiers(cfg, (&fit_codes, &fit_labels), test, "")?);
+        if cfg.pixels {
+            let key = format!(
+                "{data_cfg:?} {} {} {}",
+                cfg.fit_images, cfg.knn_k, cfg.probe
+            );
+            let cached = PIXELS
+                .lock()
+                .expect("pixel cache")
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone());
+            let pixels = match cached {
+                Some(v) => v,
+                None => {
+                    let test = (&data.test.images, test_labels.as_slice());
+                    let v = classifiers(cfg, (&fit.images, &fit_labels), test, "pixel_")?;
+                    PIXELS.lock().expect("pixel cache").push((key, v.clone()));
+                    v
+                }
+            };
+            out.extend(pixels);
+        }
+    }
+
+    if let Some(normal) = &exp.data.classes {
+        let positive: Vec<bool> = test_labels
+            .iter()
+            .map(|l| !normal.contains(&(*l as u8)))
+            .collect();
+        if positive.iter().any(|&p| p) && positive.iter().any(|&p| !p) {
+            for (name, scores) in scores(model, &data.test.images, batch, streams)? {
+                out.push((format!("auroc_{name}"), auroc(&scores, &positive)?));
+            }
+        }
+    }
+
+    if cfg.pictures {
+        let (_, h, w) = data.image_shape;
+        let first = data.test.images.narrow(0, 0, data.test.len().min(16))?;
+        pictures::interpolations(model, &first, (h, w), &dir.join("interpolations.png"))?;
+        if test_codes.dim(1)? == 2 {
+            pictures::manifold(model, &test_codes, (h, w), &dir.join("manifold.png"))?;
+        }
+        let n = data.test.len().min(2000);
+        let shown = test_codes.narrow(0, 0, n)?;
+        pictures::latent_scatter(&shown, &test_labels[..n], &dir.join("latent.svg"))?;
+    }
+
+    let mut row = cfg.columns();
+    row.extend(out.iter().map(|(k, v)| (k.clone(), format!("{v:.6}"))));
+    outputs::write_row_csv(&dir.join("eval.csv"), &row)?;
+    Ok(out)
+}
+
+/// The first `n` training images (0: all), binarised once with the evaluation seed when the
+/// run binarises its batches on the fly, as the test images are.
+fn fit_split(data: &Dataset, n: usize) -> Result<Split> {
+    let n = if n == 0 {
+        data.train.len()
+    } else {
+        n.min(data.train.len())
+    };
+    let mut images = data.train.images.narrow(0, 0, n)?;
+    if data.binarize == Binarize::Dynamic {
+        images = Streams::new(EVAL_BINARIZE_SEED)
+            .stream(Purpose::Binarize, 1)
+            .binarize(&images)?;
+    }
+    Ok(Split {
+        images,
+        labels: data.train.labels.narrow(0, 0, n)?,
+    })
+}
+
+/// The codes of `images`, batch by batch.
+fn codes(model: &dyn Autoencoder, images: &Tensor, batch: usize) -> Result<Tensor> {
+    let parts = chunks(images, batch)?
+        .iter()
+        .map(|x| model.encode(x))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
+}
+
+/// Probe and k-NN accuracy of features, named with `prefix`.
+fn classifiers(
+    cfg: &EvalConfig,
+    (fit, fit_labels): (&Tensor, &[u32]),
+    (test, test_labels): (&Tensor, &[u32]),
+    prefix: &str,
+) -> Result<Vec<(String, f64)>> {
+    let mut out = Vec::new();
+    if cfg.probe {
+        let classes = fit_labels
+            .iter()
+            .chain(test_labels)
+            .max()
+            .map_or(0, |m| m + 1);
+        let p = linear_probe(
+            fit,
+            fit_labels,
+            test,
+            test_labels,
+            classes as usize,
+            &ProbeConfig::default(),
+        )?;
+        out.push((format!("{prefix}probe_acc"), p.accuracy));
+    }
+    if cfg.knn_k > 0 {
+        let acc = knn_accuracy(fit, fit_labels, test, test_labels, cfg.knn_k)?;
+        out.push((format!("{prefix}knn{}_acc", cfg.knn_k), acc));
+    }
+    Ok(out)
+}
+
+/// -log p(x) by the IWAE bound with `k` samples, averaged over `images`; None for a variant
+/// without a likelihood. Images go in groups of about 4M decoded pixels.
+fn iwae_nll(
+    model: &dyn Autoencoder,
+    images: &Tensor,
+    k: usize,
+    streams: &Streams,
+) -> Result<Option<f64>> {
+    let (n, dim) = images.dims2()?;
+    let per = ((1usize << 22) / (k * dim).max(1)).max(1);
+    let mut rng = streams.stream(Purpose::Eval, 2);
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if n * k < 1_000_000 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut total = 0f64;
+    for x in chunks(images, per)? {
+        let Some(lw) = model.log_weights(&x, k, &mut rng)? else {
+            return Ok(None);
+        };
+        let s = log_mean_exp(&lw)?.sum_all()?.to_dtype(DType::F64)?;
+        total += s.to_scalar::<f64>()?;
+        bar.inc(x.dim(0)? as u64);
+    }
+    bar.finish_and_clear();
+    Ok(Some(-total / n as f64))
+}
+
+/// The anomaly scores of each test image: its reconstruction error (`mse`) and, where the
+/// variant has one, its negative ELBO.
+fn scores(
+    model: &dyn Autoencoder,
+    images: &Tensor,
+    batch: usize,
+    streams: &Streams,
+) -> Result<Vec<(&'static str, Vec<f64>)>> {
+    let mut rng = streams.stream(Purpose::Eval, 3);
+    let mut by_name: HashMap<&'static str, Vec<f64>> = HashMap::new();
+    for x in chunks(images, batch)? {
+        for (name, v) in model.evaluate(&x, &mut rng)? {
+            if name == "mse" || name == "neg_elbo" {
+                let v = v.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+                by_name.entry(name).or_default().extend(v);
+            }
+        }
+    }
+    let mut out: Vec<_> = by_name.into_iter().collect();
+    out.sort_by_key(|(n, _)| *n);
+    Ok(out)
+}
+
+/// `ae-runner eval RUN_DIR`: evaluates a finished run again from its saved weights with
+/// `eval.*` overrides, rewriting eval.csv and the pictures and replacing the evaluation's
+/// metrics in run.json (the summary tables read them there).
+pub fn rerun(
+    dir: &Path,
+    sets: &[(String, serde_yaml::Value)],
+    device: Option<&str>,
+    threads: Option<usize>,
+) -> Result<Vec<(String, f64)>> {
+    if let Some((k, _)) = sets.iter().find(|(k, _)| !k.starts_with("eval.")) {
+        return Err(UserError(format!(
+            "--set {k}: only eval.* keys can change when evaluating a trained run"
+        ))
+        .into());
+    }
+    let config = dir.join("config.yaml");
+    let weights = dir.join("model.safetensors");
+    if !config.is_file() {
+        return Err(UserError(format!(
+            "{}: not a run folder (no config.yaml)",
+            dir.display()
+        ))
+        .into());
+    }
+    if !weights.is_file() {
+        return Err(UserError(format!(
+            "{}: no model.safetensors: the run has not finished",
+            dir.display()
+        ))
+        .into());
+    }
+    let plan = sweep::plan(&Document::read(&config, sets)?)?;
+    let exp = &plan.runs[0].exp;
+    train::set_threads(threads.unwrap_or(exp.train.threads));
+    let device = ae_core::device::open(device.unwrap_or(&exp.train.device))?;
+    let streams = Streams::new(exp.train.seed);
+    let mut cache = DataCache::default();
+    let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
+    let model = train::build(exp, &data, &device, streams)?;
+    let saved = candle_core::safetensors::load(&weights, &device)?;
+    ae_variants::load_weights(model.as_ref(), &saved, "").map_err(|e| {
+        UserError(format!(
+            "{}: does not fit this run's model: {e}",
+            weights.display()
+        ))
+    })?;
+    let before = eval_columns(dir);
+    let metrics = evaluate(exp, model.as_ref(), &device, &streams, dir, &mut cache)?;
+    if let Some(mut status) = Status::read(dir) {
+        status.test.retain(|(k, _)| !before.contains(k));
+        status.test.extend(metrics.iter().cloned());
+        status.write(dir)?;
+    }
+    Ok(metrics)
+}
+
+/// The column names of a run's eval.csv (none if it has none).
+fn eval_columns(dir: &Path) -> Vec<String> {
+    csv::Reader::from_path(dir.join("eval.csv"))
+        .and_then(|mut r| r.headers().cloned())
+        .map(|h| h.iter().map(String::from).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,325 @@
+//! report.html: one page per experiment (the summary table, the sweep's plots, and per run
+//! its status, tables, learning curves, pictures and config). Every image is inline, so the
+//! file can be mailed or archived alone and opened without a network.
+
+use crate::outputs::{self, write_atomic};
+use crate::plot::{self, escape};
+use crate::summary::{self, num, RunRecord, Table};
+use ae_core::UserError;
+use anyhow::{Context, Result};
+use base64::Engine;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+/// Runs that get a section of their own; beyond that the page would grow without bound, and
+/// the summary table still lists every run.
+pub const MAX_RUN_SECTIONS: usize = 24;
+
+/// The experiment's plots, in the order shown.
+const SWEEP_PLOTS: &[(&str, &str)] = &[
+    ("sweep.svg", "Test metrics against the swept value"),
+    ("rate_distortion.svg", "Rate and distortion"),
+];
+
+/// A run's pictures, in the order shown, with their captions; any other image in the folder
+/// follows under its file name.
+const KNOWN_IMAGES: &[(&str, &str)] = &[
+    ("reconstructions.png", "Test images and reconstructions"),
+    ("samples.png", "Samples from the prior"),
+    ("interpolations.png", "Interpolations in latent space"),
+    ("manifold.png", "Decoded 2-D latent grid"),
+    ("latent.svg", "Test codes by digit"),
+];
+
+/// A run's one-row tables, with their headings.
+const TABLES: &[(&str, &str)] = &[("test.csv", "Test metrics"), ("eval.csv", "Evaluation")];
+
+const CURVES: &str = "curves.svg";
+
+const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}\
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}\
+td.num{text-align:right;font-variant-numeric:tabular-nums}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}\
+img{max-width:100%}img[src^='data:image/png']{image-rendering:pixelated}figcaption{font-size:13px;color:#555}\
+section{border-top:1px solid #ddd;margin-top:1.5em}.meta,.note{color:#555}.bad{color:#b00}\
+img.broken{border:3px solid red;min-width:40px;min-height:40px}pre{font-size:12px;background:#f6f6f6;padding:.5em}";
+
+/// Counts the pictures that loaded, so a broken one shows (and a test can read the count).
+const SCRIPT: &str = "window.addEventListener('load',function(){var im=document.images,ok=0;\
+for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;else im[i].className+=' broken';}\
+document.getElementById('image-check').textContent=ok+' of '+im.length+' images loaded';});";
+
+/// Writes `<exp_dir>/report.html` and returns its path. A path that is not an experiment
+/// folder (no run folders, no summary.csv) is the user's mistake.
+pub fn write(exp_dir: &Path) -> Result<PathBuf> {
+    if !exp_dir.is_dir() {
+        return Err(UserError(format!("{} is not a results folder", exp_dir.display())).into());
+    }
+    let runs = summary::collect(exp_dir)?;
+    if runs.is_empty() && !exp_dir.join("summary.csv").exists() {
+        return Err(UserError(format!(
+            "{} is not an experiment folder: it holds no run folders (<run>/run.json) and no summary.csv",
+            exp_dir.display()
+        ))
+        .into());
+    }
+    let path = exp_dir.join("report.html");
+    write_atomic(&path, render(exp_dir, &runs)?.as_bytes())?;
+    Ok(path)
+}
+
+/// The whole page.
+fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
+    let name = exp_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut h = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body>\n\
+         <h1>{0}</h1>\n<p class=\"meta\">Report made {1} from {2}. <span id=\"image-check\">(images not checked: scripts are off)</span></p>\n",
+        escape(&name),
+        outputs::now(),
+        escape(&exp_dir.display().to_string())
+    );
+    h.push_str("<h2>Summary</h2>\n");
+    h.push_str(&summary_table(exp_dir, runs)?);
+    for (file, caption) in SWEEP_PLOTS {
+        let path = exp_dir.join(file);
+        if path.exists() {
+            h.push_str(&figure(&path, caption)?);
+        }
+    }
+    h.push_str("\n<h2>Runs</h2>\n");
+    if runs.len() > MAX_RUN_SECTIONS {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">Only the first {MAX_RUN_SECTIONS} of {} runs (by name) are shown below; the summary table lists them all, and each run's folder holds its files.</p>",
+            runs.len()
+        );
+    }
+    for r in runs.iter().take(MAX_RUN_SECTIONS) {
+        h.push_str(&run_section(&exp_dir.join(&r.name), r)?);
+    }
+    let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");
+    Ok(h)
+}
+
+/// summary.csv as a table, or, before there is one (a sharded sweep not yet summarised), the
+/// same rows rebuilt from the run folders.
+fn summary_table(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
+    let (header, rows) = match read_csv(&exp_dir.join("summary.csv"))? {
+        Some(t) => t,
+        None => summary::table(runs),
+    };
+    Ok(html_table(&header, &rows))
+}
+
+/// One run: status, tables, curves, pictures, config.
+fn run_section(dir: &Path, r: &RunRecord) -> Result<String> {
+    let mut h = format!("<section>\n<h3>{}</h3>\n", escape(&r.name));
+    let class = if r.status == "finished" { "" } else { " bad" };
+    let _ = writeln!(
+        h,
+        "<p class=\"status{class}\">{}{}{}</p>",
+        escape(&r.status),
+        r.seconds.map(|s| format!(", {s:.1} s")).unwrap_or_default(),
+        r.message
+            .as_ref()
+            .map(|m| format!(": {}", escape(m)))
+            .unwrap_or_default()
+    );
+    for (file, heading) in TABLES {
+        if let Some((header, rows)) = read_csv(&dir.join(file))? {
+            let _ = write!(h, "<h4>{heading}</h4>\n{}", html_table(&header, &rows));
+        }
+    }
+    let curves = dir.join(CURVES);
+    if curves.exists() || plot::write_curves(dir)?.is_some() {
+        h.push_str(&figure(&curves, "Learning curves")?);
+    }
+    for (path, caption) in images(dir)? {
+        h.push_str(&figure(&path, &caption)?);
+    }
+    let config = dir.join("config.yaml");
+    if config.exists() {
+        let text = std::fs::read_to_string(&config)
+            .with_context(|| format!("reading {}", config.display()))?;
+        let _ = writeln!(
+            h,
+            "<details><summary>config.yaml</summary><pre>{}</pre></details>",
+            escape(&text)
+        );
+    }
+    h.push_str("</section>\n");
+    Ok(h)
+}
+
+/// The run's pictures but its curves: the known ones in their order, then the others by name.
+fn images(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut others: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let known = name == CURVES || KNOWN_IMAGES.iter().any(|(k, _)| *k == name);
+        if !known && mime(Path::new(&name)).is_some() {
+            others.push(name);
+        }
+    }
+    others.sort();
+    let known = KNOWN_IMAGES
+        .iter()
+        .filter(|(file, _)| dir.join(file).exists())
+        .map(|(file, caption)| (dir.join(file), caption.to_string()));
+    Ok(known
+        .chain(others.into_iter().map(|n| (dir.join(&n), n)))
+        .collect())
+}
+
+/// The media type of the pictures a report shows.
+fn mime(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "png" => Some("image/png"),
+        "svg" => Some("image/svg+xml"),
+        _ => None,
+    }
+}
+
+/// A picture inline as a data URI (SVGs too: as <img> they can run no script and clash with no
+/// id of the page), with its caption.
+fn figure(path: &Path, caption: &str) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mime = mime(path).unwrap_or("application/octet-stream");
+    let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let caption = escape(caption);
+    Ok(format!(
+        "<figure><img src=\"data:{mime};base64,{data}\" alt=\"{caption}\"><figcaption>{caption}</figcaption></figure>\n"
+    ))
+}
+
+/// A CSV file's header and rows; None when there is no such file.
+fn read_csv(path: &Path) -> Result<Option<Table>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let read = || -> Result<Table> {
+        let mut r = csv::ReaderBuilder::new().flexible(true).from_path(path)?;
+        let header = r.headers()?.iter().map(String::from).collect();
+        let rows = r
+            .records()
+            .map(|rec| Ok(rec?.iter().map(String::from).collect()))
+            .collect::<Result<_>>()?;
+        Ok((header, rows))
+    };
+    read()
+        .map(Some)
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
+    let mut h = String::from("<table><tr>");
+    for c in header {
+        let _ = write!(h, "<th>{}</th>", escape(c));
+    }
+    h.push_str("</tr>\n");
+    for row in rows {
+        h.push_str("<tr>");
+        for c in row {
+            h.push_str(&td(c));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</table>\n");
+    h
+}
+
+/// A cell: long numbers shortened to four significant digits, the full value on hover.
+fn td(v: &str) -> String {
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() && v.len() > 8 => {
+            format!("<td class=\"num\" title=\"{}\">{}</td>", escape(v), num(x))
+        }
+        Ok(_) => format!("<td class=\"num\">{}</td>", escape(v)),
+        Err(_) => format!("<td>{}</td>", escape(v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outputs::Status;
+
+    /// A run folder with a run.json of `status` and a one-line config.yaml.
+    fn fake_run(exp: &Path, name: &str, status: &str, config: &str) -> PathBuf {
+        let dir = exp.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut s = Status::started();
+        s.status = status.into();
+        s.test = vec![("mse".into(), 0.012345678)];
+        s.write(&dir).unwrap();
+        std::fs::write(dir.join("config.yaml"), config).unwrap();
+        dir
+    }
+
+    #[test]
+    fn text_is_escaped_and_images_are_inline_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exp = tmp.path().join("x&y");
+        let dir = fake_run(
+            &exp,
+            "a<b>",
+            "diverged",
+            "note: \"<script>alert(1)</script>\"\n",
+        );
+        std::fs::write(dir.join("metrics.csv"), "epoch,train_loss\n1,0.5\n2,0.4\n").unwrap();
+        let svg = plot::scatter_svg(&[(0.0, 1.0)], &[3], "codes");
+        for f in ["zz.svg", "latent.svg", "aa.png"] {
+            std::fs::write(dir.join(f), &svg).unwrap();
+        }
+        std::fs::write(dir.join("samples.png"), b"not really a png").unwrap();
+        let html = std::fs::read_to_string(write(&exp).unwrap()).unwrap();
+        assert!(html.contains("<h1>x&amp;y</h1>"), "{html}");
+        assert!(html.contains("<h3>a&lt;b&gt;</h3>"), "{html}");
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(dir.join(CURVES).exists(), "curves.svg regenerated");
+        let captions: Vec<&str> = html
+            .split("<figcaption>")
+            .skip(1)
+            .map(|s| s.split('<').next().unwrap())
+            .collect();
+        assert_eq!(
+            captions,
+            [
+                "Learning curves",
+                "Samples from the prior",
+                "Test codes by digit",
+                "aa.png",
+                "zz.svg"
+            ]
+        );
+        assert_eq!(html.matches("src=\"data:image/").count(), 5);
+        assert!(!html.contains("src=\"http") && !html.contains("<link"));
+    }
+
+    #[test]
+    fn more_than_24_runs_get_sections_for_the_first_24_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let exp = tmp.path().join("big");
+        for i in 0..30 {
+            fake_run(&exp, &format!("run-{i:02}"), "finished", "a: 1\n");
+        }
+        let html = std::fs::read_to_string(write(&exp).unwrap()).unwrap();
+        assert_eq!(html.matches("<section>").count(), MAX_RUN_SECTIONS);
+        assert!(html.contains("<h3>run-23</h3>") && !html.contains("<h3>run-24</h3>"));
+        assert!(html.contains("Only the first 24 of 30 runs"), "{html}");
+        // The summary table still lists every run.
+        assert!(html.contains("<td>run-29</td>"), "{html}");
+    }
+
+    #[test]
+    fn a_folder_without_runs_is_the_users_mistake() {
+        let tmp = tempfile::tempdir().unwrap();
+        for dir in [tmp.path().to_path_buf(), tmp.path().join("missing")] {
+            let e = write(&dir).unwrap_err();
+            assert!(e.is::<UserError>(), "{e:#}");
+        }
+    }
+}
