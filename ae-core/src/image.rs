@@ -1,38 +1,47 @@
-//! Grids of grey images as PNG: the seed's visdom windows, as files.
+//! Grids of images as PNG: the seed's visdom windows, as files.
 
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
 use std::path::Path;
 
-/// Writes `rows` (each [n, h*w] with values in [0, 1]) as a grid: one row of images per
-/// tensor, with a 2-pixel gap, scaled up `scale` times.
+/// Writes `rows` (each [n, c*h*w], channel-first, values in [0, 1]) as a grid: one row of
+/// images per tensor, with a 2-pixel gap, scaled up `scale` times; grey for one channel, RGB
+/// for three, the channels' mean otherwise.
 pub fn write_grid(
     path: &Path,
     rows: &[Tensor],
-    (h, w): (usize, usize),
+    (ch, h, w): (usize, usize, usize),
     scale: usize,
 ) -> Result<()> {
     ensure!(!rows.is_empty(), "no images to draw");
     let cols = rows[0].dim(0)?;
     let gap = 2;
+    let out_ch = if ch == 3 { 3 } else { 1 };
     let (cell_h, cell_w) = (h * scale + gap, w * scale + gap);
     let (width, height) = (cols * cell_w + gap, rows.len() * cell_h + gap);
-    let mut px = vec![255u8; width * height];
+    let mut px = vec![255u8; width * height * out_ch];
     for (r, t) in rows.iter().enumerate() {
         let imgs = t.clamp(0f32, 1f32)?.to_vec2::<f32>()?;
         for (c, img) in imgs.iter().enumerate().take(cols) {
             ensure!(
-                img.len() == h * w,
-                "image of {} pixels, expected {}x{}",
+                img.len() == ch * h * w,
+                "image of {} values, expected {ch}x{h}x{w}",
                 img.len(),
-                h,
-                w
             );
+            let value = |k: usize, y: usize, x: usize| -> f32 {
+                if out_ch == 3 {
+                    img[k * h * w + y * w + x]
+                } else {
+                    (0..ch).map(|k| img[k * h * w + y * w + x]).sum::<f32>() / ch as f32
+                }
+            };
             for y in 0..h * scale {
                 for x in 0..w * scale {
-                    let v = img[(y / scale) * w + x / scale];
                     let (py, pxx) = (gap + r * cell_h + y, gap + c * cell_w + x);
-                    px[py * width + pxx] = (v * 255.0).round() as u8;
+                    for k in 0..out_ch {
+                        let v = value(k, y / scale, x / scale);
+                        px[(py * width + pxx) * out_ch + k] = (v * 255.0).round() as u8;
+                    }
                 }
             }
         }
@@ -40,7 +49,11 @@ pub fn write_grid(
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
-    enc.set_color(png::ColorType::Grayscale);
+    enc.set_color(if out_ch == 3 {
+        png::ColorType::Rgb
+    } else {
+        png::ColorType::Grayscale
+    });
     enc.set_depth(png::BitDepth::Eight);
     enc.write_header()?.write_image_data(&px)?;
     Ok(())
@@ -60,7 +73,7 @@ mod tests {
             &[[0f32, 1., 1., 0.], [1., 1., 1., 1.], [0., 0., 0., 0.]],
             &Device::Cpu,
         )?;
-        write_grid(&path, &[a.clone(), a], (2, 2), 1)?;
+        write_grid(&path, &[a.clone(), a], (1, 2, 2), 1)?;
         let dec = png::Decoder::new(std::fs::File::open(&path)?);
         let mut reader = dec.read_info()?;
         let mut buf = vec![0; reader.output_buffer_size()];

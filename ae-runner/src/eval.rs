@@ -166,11 +166,11 @@ pub fn evaluate(
     }
 
     if cfg.pictures {
-        let (_, h, w) = data.image_shape;
+        let shape = data.image_shape;
         let first = data.test.images.narrow(0, 0, data.test.len().min(16))?;
-        pictures::interpolations(model, &first, (h, w), &dir.join("interpolations.png"))?;
+        pictures::interpolations(model, &first, shape, &dir.join("interpolations.png"))?;
         if test_codes.dim(1)? == 2 {
-            pictures::manifold(model, &test_codes, (h, w), &dir.join("manifold.png"))?;
+            pictures::manifold(model, &test_codes, shape, &dir.join("manifold.png"))?;
         }
         let n = data.test.len().min(2000);
         let shown = test_codes.narrow(0, 0, n)?;

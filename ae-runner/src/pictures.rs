@@ -19,16 +19,16 @@ pub fn write_basic(
     streams: &Streams,
     dir: &Path,
 ) -> Result<()> {
-    let (_, h, w) = data.image_shape;
+    let shape = data.image_shape;
     let n = data.test.len().min(16);
     let x = data.test.images.narrow(0, 0, n)?;
     let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
-    write_png(&dir.join("reconstructions.png"), &rows, (h, w))?;
+    write_png(&dir.join("reconstructions.png"), &rows, shape)?;
     if let Some(s) = model.sample(64, &mut streams.stream(Purpose::Sample, 0))? {
         let rows: Vec<Tensor> = (0..8)
             .map(|r| s.narrow(0, r * 8, 8))
             .collect::<candle_core::Result<_>>()?;
-        write_png(&dir.join("samples.png"), &rows, (h, w))?;
+        write_png(&dir.join("samples.png"), &rows, shape)?;
     }
     Ok(())
 }
@@ -41,7 +41,7 @@ const STEPS: usize = 10;
 pub fn interpolations(
     model: &dyn Autoencoder,
     images: &Tensor,
-    shape: (usize, usize),
+    shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
     let pairs = (images.dim(0)? / 2).min(8);
@@ -77,7 +77,7 @@ const GRID: usize = 16;
 pub fn manifold(
     model: &dyn Autoencoder,
     codes: &Tensor,
-    shape: (usize, usize),
+    shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
     let span = |axis: usize| -> Result<(f64, f64)> {
@@ -125,7 +125,7 @@ pub fn latent_scatter(codes: &Tensor, labels: &[u32], path: &Path) -> Result<()>
 }
 
 /// A grid at twice the size, written atomically.
-fn write_png(path: &Path, rows: &[Tensor], shape: (usize, usize)) -> Result<()> {
+fn write_png(path: &Path, rows: &[Tensor], shape: (usize, usize, usize)) -> Result<()> {
     let tmp = outputs::tmp_path(path);
     write_grid(&tmp, rows, shape, 2)?;
     outputs::sync_rename(&tmp, path)

@@ -8,7 +8,8 @@ use md5::{Digest, Md5};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-/// One of the four files: its base name and the md5 of its .gz form (None: not checked).
+/// One of the four files: its base name and the md5s of its official .gz form and of its
+/// unpacked bytes (None: not checked). A .gz is accepted if either matches.
 #[derive(Debug, Clone, Copy)]
 pub struct FileSpec {
     pub name: &'static str,
@@ -75,22 +76,22 @@ pub const FASHION_MNIST: Source = Source {
         spec(
             "train-images-idx3-ubyte",
             Some("8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-            None,
+            Some("f4a8712d7a061bf5bd6d2ca38dc4d50a"),
         ),
         spec(
             "train-labels-idx1-ubyte",
             Some("25c81989df183df01b3e8a0aad5dffbe"),
-            None,
+            Some("9018921c3c673c538a1fc5bad174d6f9"),
         ),
         spec(
             "t10k-images-idx3-ubyte",
             Some("bef4ecab320f06d8554ea6380940ec79"),
-            None,
+            Some("8181f5470baa50b63fa0f6fddb340f0a"),
         ),
         spec(
             "t10k-labels-idx1-ubyte",
             Some("bb300cfdad3c16e7a12a480ee83cd310"),
-            None,
+            Some("15d484375f8d13e6eb1aabb0c3f46965"),
         ),
     ],
 };
@@ -148,26 +149,35 @@ pub fn cache_dir(src: &Source) -> PathBuf {
 
 /// Reads one file, gzipped or not, verifying its checksum; returns the unpacked bytes.
 pub fn read_checked(path: &Path, file: &FileSpec) -> Result<Vec<u8>> {
-    let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let gz = path.extension().is_some_and(|e| e == "gz");
-    if let Some(want) = if gz { file.gz_md5 } else { file.raw_md5 } {
-        let got = md5_hex(&raw);
-        if got != want {
-            return Err(UserError(format!(
-                "{} is corrupt or truncated: md5 {got}, expected {want} (delete it, or copy it again)",
-                path.display()
-            ))
-            .into());
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let corrupt = |got: &str, want: &str| {
+        UserError(format!(
+            "{} is corrupt or truncated: md5 {got}, expected {want} (delete it, or copy it again)",
+            path.display()
+        ))
+    };
+    if path.extension().is_none_or(|e| e != "gz") {
+        if let Some(want) = file.raw_md5 {
+            let got = md5_hex(&bytes);
+            if got != want {
+                return Err(corrupt(&got, want).into());
+            }
         }
+        return Ok(bytes);
     }
-    if !gz {
-        return Ok(raw);
-    }
+    let gz_got = md5_hex(&bytes);
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(&raw[..])
+    flate2::read::GzDecoder::new(&bytes[..])
         .read_to_end(&mut out)
         .map_err(|e| UserError(format!("{} is not a valid gzip file: {e}", path.display())))?;
-    Ok(out)
+    // The official .gz, or another packing of the same bytes (Debian recompresses them).
+    match (file.gz_md5, file.raw_md5) {
+        (Some(gz), _) if gz == gz_got => Ok(out),
+        (_, Some(raw)) if raw == md5_hex(&out) => Ok(out),
+        (Some(gz), _) => Err(corrupt(&gz_got, gz).into()),
+        (None, Some(raw)) => Err(corrupt(&md5_hex(&out), raw).into()),
+        (None, None) => Ok(out),
+    }
 }
 
 /// Finds `file` (as `.gz` or unpacked) in a folder.
