@@ -295,8 +295,9 @@ fn scores(
 }
 
 /// `ae-runner eval RUN_DIR`: evaluates a finished run again from its saved weights with
-/// `eval.*` overrides, rewriting eval.csv and the pictures and replacing the evaluation's
-/// metrics in run.json (the summary tables read them there).
+/// `eval.*` overrides: the test metrics (test.csv) and the evaluation (eval.csv, pictures),
+/// both replacing the metrics in run.json (the summary tables read them there). Runs trained
+/// before a metric existed get it this way.
 pub fn rerun(
     dir: &Path,
     sets: &[(String, serde_yaml::Value)],
@@ -340,20 +341,19 @@ pub fn rerun(
             weights.display()
         ))
     })?;
-    let before = eval_columns(dir);
-    let metrics = evaluate(exp, model.as_ref(), &device, &streams, dir, &mut cache)?;
+    let batch = exp.train.eval_batch_size;
+    let mut metrics = train::write_test(model.as_ref(), &data, batch, &streams, dir)?;
+    metrics.extend(evaluate(
+        exp,
+        model.as_ref(),
+        &device,
+        &streams,
+        dir,
+        &mut cache,
+    )?);
     if let Some(mut status) = Status::read(dir) {
-        status.test.retain(|(k, _)| !before.contains(k));
-        status.test.extend(metrics.iter().cloned());
+        status.test = metrics.clone();
         status.write(dir)?;
     }
     Ok(metrics)
-}
-
-/// The column names of a run's eval.csv (none if it has none).
-fn eval_columns(dir: &Path) -> Vec<String> {
-    csv::Reader::from_path(dir.join("eval.csv"))
-        .and_then(|mut r| r.headers().cloned())
-        .map(|h| h.iter().map(String::from).collect())
-        .unwrap_or_default()
 }

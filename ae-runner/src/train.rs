@@ -319,6 +319,20 @@ fn yaml_diff(old: Option<&serde_yaml::Value>, new: &serde_yaml::Value) -> String
     out.join("\n")
 }
 
+/// The test metrics of `model`, written to test.csv and returned.
+pub fn write_test(
+    model: &dyn Autoencoder,
+    data: &Dataset,
+    batch: usize,
+    streams: &Streams,
+    dir: &Path,
+) -> Result<Vec<(String, f64)>> {
+    let test = evaluate(model, &data.test.images, batch, streams)?;
+    let row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
+    outputs::write_row_csv(&dir.join("test.csv"), &row)?;
+    Ok(test)
+}
+
 /// Per-image means of the variant's metrics over `images`, in fixed-order chunks, with a fresh
 /// evaluation stream (so every epoch sees the same noise).
 fn evaluate(
@@ -471,10 +485,8 @@ fn train(
         last = train_means;
     }
 
-    let test = evaluate(model, &data.test.images, t.eval_batch_size, streams)?;
+    let test = write_test(model, data, t.eval_batch_size, streams, dir)?;
     check_finite(t.epochs, None, &test, &last)?;
-    let test_row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
-    outputs::write_row_csv(&dir.join("test.csv"), &test_row)?;
     let weights = dir.join("model.safetensors");
     model.varmap().save(outputs::tmp_path(&weights))?;
     outputs::sync_rename(&outputs::tmp_path(&weights), &weights)?;

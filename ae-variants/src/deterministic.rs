@@ -76,8 +76,10 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
         let mut m = recon_metrics(&self.net.reconstruct_logits(x)?, x)?;
         if let Some(noisy) = self.perturb.eval_corruption(x, rng)? {
             let out = candle_nn::ops::sigmoid(&self.net.reconstruct_logits(&noisy)?)?;
-            m.push(("psnr_noisy", psnr_per_image(&noisy, x)?));
-            m.push(("psnr_denoised", psnr_per_image(&out, x)?));
+            let (before, after) = (psnr_per_image(&noisy, x)?, psnr_per_image(&out, x)?);
+            m.push(("psnr_gain", (&after - &before)?));
+            m.push(("psnr_noisy", before));
+            m.push(("psnr_denoised", after));
             m.push(("ssim_noisy", ssim_per_image(&noisy, x, self.shape)?));
             m.push(("ssim_denoised", ssim_per_image(&out, x, self.shape)?));
         }
