@@ -80,7 +80,10 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
         outputs::now(),
         escape(&exp_dir.display().to_string())
     );
-    h.push_str("<h2>Summary</h2>\n");
+    h.push_str("<h2>Summary</h2>\n<p>Test and evaluation metrics: mean ± sample std over seeds; n = finished runs.</p>\n");
+    let (header, rows) = summary::grouped_table(runs);
+    h.push_str(&html_table(&header, &rows));
+    h.push_str("<h3>Every run</h3>\n");
     h.push_str(&summary_table(exp_dir, runs)?);
     for (file, caption) in SWEEP_PLOTS {
         let path = exp_dir.join(file);

@@ -248,27 +248,17 @@ pub fn table(runs: &[RunRecord]) -> Table {
     (header, rows)
 }
 
-/// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
-/// Markdown table.
-pub fn write(exp_dir: &Path) -> Result<String> {
-    let runs = collect(exp_dir)?;
-    let keys = keys(&runs);
-    let metrics = metric_names(&runs);
-
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let (header, rows) = table(&runs);
-    csv.write_record(&header)?;
-    for row in &rows {
-        csv.write_record(row)?;
-    }
-    outputs::write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
-
-    let groups = group(&runs);
+/// summary.md's table: one row per combination of the swept keys but the seed, each metric's
+/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]).
+pub fn grouped_table(runs: &[RunRecord]) -> Table {
+    let keys = keys(runs);
+    let metrics = metric_names(runs);
+    let groups = group(runs);
     let group_keys: Vec<&String> = keys.iter().filter(|k| *k != SEED_KEY).collect();
     let mut header: Vec<String> = group_keys.iter().map(|k| leaf(k).to_string()).collect();
     header.push("n".into());
     header.extend(metrics.iter().cloned());
-    let rows: Vec<Vec<String>> = groups
+    let mut rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
             let mut row: Vec<String> = group_keys
@@ -290,12 +280,28 @@ pub fn write(exp_dir: &Path) -> Result<String> {
             row
         })
         .collect();
+    rows.extend(task_means(&groups, &group_keys, &metrics));
+    (header, rows)
+}
+
+/// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
+/// Markdown table.
+pub fn write(exp_dir: &Path) -> Result<String> {
+    let runs = collect(exp_dir)?;
+
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    let (header, rows) = table(&runs);
+    csv.write_record(&header)?;
+    for row in &rows {
+        csv.write_record(row)?;
+    }
+    outputs::write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
+
+    let (header, rows) = grouped_table(&runs);
     let name = exp_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut rows = rows;
-    rows.extend(task_means(&groups, &group_keys, &metrics));
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
@@ -314,7 +320,7 @@ pub fn write(exp_dir: &Path) -> Result<String> {
         }
     }
     outputs::write_atomic(&exp_dir.join("summary.md"), md.as_bytes())?;
-    crate::plot::write_sweep_plots(exp_dir, &groups)?;
+    crate::plot::write_sweep_plots(exp_dir, &group(&runs))?;
     Ok(table)
 }
 
