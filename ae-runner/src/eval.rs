@@ -266,6 +266,11 @@ fn iwae_nll(
         let s = log_mean_exp(&lw)?.sum_all()?.to_dtype(DType::F64)?;
         total += s.to_scalar::<f64>()?;
         bar.inc(x.dim(0)? as u64);
+        // The full bound takes minutes: Ctrl-C stops here, and the run resumes into it.
+        if let Some(sig) = crate::interrupt::received() {
+            bar.abandon();
+            return Err(train::Interrupted(sig).into());
+        }
     }
     bar.finish_and_clear();
     Ok(Some(-total / n as f64))

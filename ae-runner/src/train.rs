@@ -296,7 +296,7 @@ pub struct Diverged {
 /// Stopped by a signal after a step.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
-pub struct Interrupted(i32);
+pub struct Interrupted(pub i32);
 
 /// The lines of the new config that differ from the old one's.
 fn yaml_diff(old: Option<&serde_yaml::Value>, new: &serde_yaml::Value) -> String {

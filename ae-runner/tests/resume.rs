@@ -143,3 +143,55 @@ fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
     );
     assert_eq!(numbers(&out), want);
 }
+
+/// SIGTERM during the end-of-run IWAE bound (minutes at the protocol's k) stops it; the same
+/// command then resumes into the evaluation alone and finishes.
+#[test]
+fn sigterm_during_the_final_evaluation_stops_it_and_the_run_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().to_str().unwrap();
+    let args = [
+        "experiments/vae.yaml",
+        "--out",
+        out,
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.train_limit=1000",
+        "--set",
+        "data.val_size=100",
+        "--set",
+        "data.test_limit=300",
+        "--set",
+        "eval.iwae_k=2000",
+        "--set",
+        "eval.iwae_images=300",
+        "--set",
+        "eval.fit_images=300",
+        "--set",
+        "eval.pixels=false",
+    ];
+    let child = spawn(&args, true);
+    let weights = run_dir(tmp.path()).join("model.safetensors");
+    let t0 = Instant::now();
+    while !weights.exists() && t0.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    assert!(!run_dir(tmp.path()).join("eval.csv").exists());
+    let again = ae_runner(&args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("iwae2000_nll"),
+        "{}",
+        stdout(&again)
+    );
+    let (header, rows) = read_csv(&run_dir(tmp.path()).join("metrics.csv"));
+    assert_eq!(rows.len(), 1, "{header:?} {rows:?}");
+}
