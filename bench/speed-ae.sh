@@ -3,15 +3,7 @@
 # seed's own loop (DataLoader) and a fast loop (data as one tensor), interleaved A B C A B C on
 # this machine, one thread each. Writes bench/results/speed-ae.md.
 #   bench/speed-ae.sh            (ROUNDS=5 bench/speed-ae.sh for more rounds)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROUNDS="${ROUNDS:-3}"
-cargo build --release -p ae-runner
-if [ ! -x bench/.venv/bin/python ]; then
-    python3 -m venv bench/.venv
-    bench/.venv/bin/pip install torch torchvision numpy
-fi
-TMP="$(mktemp -d)"
+source "$(dirname "$0")/setup.sh"
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r of $ROUNDS" >&2
     target/release/ae-runner experiments/ae.yaml --set train.epochs=1 --set train.test_each_epoch=false \

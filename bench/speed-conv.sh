@@ -3,15 +3,7 @@
 # gaussian noise 0.5, BCE, batch 128) in aelab beside the same network in PyTorch
 # (bench/pytorch/conv_ae.py, data as one tensor), interleaved A B A B, one thread each, on this
 # machine's CPU. Writes bench/results/speed-conv.md.   ROUNDS=5 bench/speed-conv.sh
-set -euo pipefail
-cd "$(dirname "$0")/.."
-ROUNDS="${ROUNDS:-3}"
-cargo build --release -p ae-runner
-if [ ! -x bench/.venv/bin/python ]; then
-    python3 -m venv bench/.venv
-    bench/.venv/bin/pip install torch torchvision numpy
-fi
-TMP="$(mktemp -d)"
+source "$(dirname "$0")/setup.sh"
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r of $ROUNDS" >&2
     target/release/ae-runner experiments/conv-denoising.yaml --set train.epochs=1 \

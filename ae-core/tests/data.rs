@@ -299,14 +299,12 @@ fn fashion_mnist_loads_and_is_checked() {
     assert!((mean - 0.2860).abs() < 0.0005, "{mean}");
 }
 
-/// An IDX file of `dims` (big-endian sizes after the magic 0x0000_08_rank).
+/// An IDX file of `dims` holding `data`.
 fn idx_file(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        out.extend(d.to_be_bytes());
-    }
-    out.extend(data);
-    out
+    ae_core::data::idx::encode(&ae_core::data::idx::IdxArray {
+        dims: dims.iter().map(|&d| d as usize).collect(),
+        data: data.to_vec(),
+    })
 }
 
 /// `dataset: idx` reads a user's own folder: here 3-channel 20x24 images, unpacked, with the

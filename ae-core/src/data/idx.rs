@@ -10,6 +10,17 @@ pub struct IdxArray {
     pub data: Vec<u8>,
 }
 
+/// The IDX bytes of `array` (the inverse of [`parse`]): how a user's own images become a
+/// `dataset: idx` folder.
+pub fn encode(array: &IdxArray) -> Vec<u8> {
+    let mut out = vec![0, 0, 0x08, array.dims.len() as u8];
+    for &d in &array.dims {
+        out.extend((d as u32).to_be_bytes());
+    }
+    out.extend(&array.data);
+    out
+}
+
 /// Parses an uncompressed IDX file of u8 elements (type code 0x08).
 pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
     ensure!(
@@ -56,29 +67,30 @@ pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
 mod tests {
     use super::*;
 
-    fn encode(dims: &[u32], data: &[u8]) -> Vec<u8> {
-        let mut v = vec![0, 0, 8, dims.len() as u8];
-        for d in dims {
-            v.extend_from_slice(&d.to_be_bytes());
-        }
-        v.extend_from_slice(data);
-        v
+    fn array(dims: &[usize], data: &[u8]) -> Vec<u8> {
+        encode(&IdxArray {
+            dims: dims.to_vec(),
+            data: data.to_vec(),
+        })
     }
 
+    /// The header by hand: magic 0x00000802 (u8, rank 2), then 2 and 3 as big-endian u32.
     #[test]
-    fn parses_a_small_array() {
-        let a = parse(&encode(&[2, 3], &[1, 2, 3, 4, 5, 6])).unwrap();
+    fn encodes_and_parses_a_small_array() {
+        let bytes = array(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(bytes[..12], [0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3]);
+        let a = parse(&bytes).unwrap();
         assert_eq!(a.dims, vec![2, 3]);
         assert_eq!(a.data, vec![1, 2, 3, 4, 5, 6]);
     }
 
     #[test]
     fn rejects_truncated_data_and_wrong_types() {
-        assert!(parse(&encode(&[2, 3], &[1, 2, 3]))
+        assert!(parse(&array(&[2, 3], &[1, 2, 3]))
             .unwrap_err()
             .to_string()
             .contains("says 6"));
-        let mut f32s = encode(&[1], &[0, 0, 0, 0]);
+        let mut f32s = array(&[1], &[0, 0, 0, 0]);
         f32s[2] = 0x0d;
         assert!(parse(&f32s).unwrap_err().to_string().contains("0x0d"));
         assert!(parse(&[1, 2]).is_err());
