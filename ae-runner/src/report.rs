@@ -37,7 +37,7 @@ const TABLES: &[(&str, &str)] = &[("test.csv", "Test metrics"), ("eval.csv", "Ev
 const CURVES: &str = "curves.svg";
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em auto;max-width:1200px;padding:0 1em;color:#222}\
-table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px}\
+.wide{overflow-x:auto}table{border-collapse:collapse;font-size:13px;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;white-space:nowrap}\
 td.num{text-align:right;font-variant-numeric:tabular-nums}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}\
 img{max-width:100%}img[src^='data:image/png']{image-rendering:pixelated}figcaption{font-size:13px;color:#555}\
 section{border-top:1px solid #ddd;margin-top:1.5em}.meta,.note{color:#555}.bad{color:#b00}\
@@ -217,7 +217,7 @@ fn read_csv(path: &Path) -> Result<Option<Table>> {
 }
 
 fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
-    let mut h = String::from("<table><tr>");
+    let mut h = String::from("<div class=\"wide\"><table><tr>");
     for c in header {
         let _ = write!(h, "<th>{}</th>", escape(c));
     }
@@ -229,7 +229,7 @@ fn html_table(header: &[String], rows: &[Vec<String>]) -> String {
         }
         h.push_str("</tr>\n");
     }
-    h.push_str("</table>\n");
+    h.push_str("</table></div>\n");
     h
 }
 
