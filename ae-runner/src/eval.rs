@@ -17,9 +17,8 @@ use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 
 /// `eval:`: what is evaluated after training; the defaults take seconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +81,6 @@ impl EvalConfig {
     }
 }
 
-/// Named values, as a run's metrics are kept.
-type Metrics = Vec<(String, f64)>;
-
-/// The pixel classifiers' accuracies by data and settings: the same for every run of a sweep.
-static PIXELS: Mutex<Vec<(String, Metrics)>> = Mutex::new(Vec::new());
-
 /// Evaluates `model` as `exp.eval` says, writes eval.csv (settings, then metrics) and the
 /// pictures into `dir`, and returns the metrics.
 pub fn evaluate(
@@ -130,25 +123,15 @@ pub fn evaluate(
         let test = (&test_codes, test_labels.as_slice());
         out.extend(classifiers(cfg, (&fit_codes, &fit_labels), test, "")?);
         if cfg.pixels {
+            // The same for every run of a sweep on these data and settings.
             let key = format!(
                 "{data_cfg:?} {} {} {}",
                 cfg.fit_images, cfg.knn_k, cfg.probe
             );
-            let cached = PIXELS
-                .lock()
-                .expect("pixel cache")
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.clone());
-            let pixels = match cached {
-                Some(v) => v,
-                None => {
-                    let test = (&data.test.images, test_labels.as_slice());
-                    let v = classifiers(cfg, (&fit.images, &fit_labels), test, "pixel_")?;
-                    PIXELS.lock().expect("pixel cache").push((key, v.clone()));
-                    v
-                }
-            };
+            let pixels = cache.pixel_metrics(key, || {
+                let test = (&data.test.images, test_labels.as_slice());
+                classifiers(cfg, (&fit.images, &fit_labels), test, "pixel_")
+            })?;
             out.extend(pixels);
         }
     }
@@ -285,7 +268,7 @@ fn scores(
     streams: &Streams,
 ) -> Result<Vec<(&'static str, Vec<f64>)>> {
     let mut rng = streams.stream(Purpose::Eval, 3);
-    let mut by_name: HashMap<&'static str, Vec<f64>> = HashMap::new();
+    let mut by_name: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     for x in chunks(images, batch)? {
         for (name, v) in model.evaluate(&x, &mut rng)? {
             if name == "mse" || name == "neg_elbo" {
@@ -294,9 +277,7 @@ fn scores(
             }
         }
     }
-    let mut out: Vec<_> = by_name.into_iter().collect();
-    out.sort_by_key(|(n, _)| *n);
-    Ok(out)
+    Ok(by_name.into_iter().collect())
 }
 
 /// `ae-runner eval RUN_DIR`: evaluates a finished run again from its saved weights with
@@ -308,6 +289,7 @@ pub fn rerun(
     sets: &[(String, serde_yaml::Value)],
     device: Option<&str>,
     threads: Option<usize>,
+    cache: &mut DataCache,
 ) -> Result<Vec<(String, f64)>> {
     if let Some((k, _)) = sets.iter().find(|(k, _)| !k.starts_with("eval.")) {
         return Err(UserError(format!(
@@ -336,7 +318,6 @@ pub fn rerun(
     train::set_threads(threads.unwrap_or(exp.train.threads));
     let device = ae_core::device::open(device.unwrap_or(&exp.train.device))?;
     let streams = Streams::new(exp.train.seed);
-    let mut cache = DataCache::default();
     let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
     let model = train::build(exp, &data, &device, streams)?;
     let saved = candle_core::safetensors::load(&weights, &device)?;
@@ -354,7 +335,7 @@ pub fn rerun(
         &device,
         &streams,
         dir,
-        &mut cache,
+        cache,
     )?);
     if let Some(mut status) = Status::read(dir) {
         status.test = metrics.clone();

@@ -242,8 +242,11 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
         .iter()
         .map(|s| config::parse_set(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // One cache for all the runs: the data are read, and the pixel classifiers fit, once.
+    let mut cache = train::DataCache::default();
     for dir in &a.runs {
-        let metrics = ae_runner::eval::rerun(dir, &sets, a.device.as_deref(), a.threads)?;
+        let device = a.device.as_deref();
+        let metrics = ae_runner::eval::rerun(dir, &sets, device, a.threads, &mut cache)?;
         println!("evaluated: {}", dir.display());
         print_test(&metrics);
     }

@@ -51,21 +51,21 @@ pub fn interpolations(
     let a = images.narrow(0, 0, pairs)?;
     let b = images.narrow(0, pairs, pairs)?;
     let (za, zb) = (model.encode(&a)?, model.encode(&b)?);
-    let mut rows = Vec::with_capacity(pairs);
-    for p in 0..pairs {
-        let (za, zb) = (za.get(p)?, zb.get(p)?);
-        let line = (0..STEPS)
-            .map(|s| {
-                let t = s as f64 / (STEPS - 1) as f64;
-                (&za * (1.0 - t))? + (&zb * t)?
-            })
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let decoded = candle_nn::ops::sigmoid(&model.decode(&Tensor::stack(&line, 0)?)?)?;
-        rows.push(Tensor::cat(
-            &[&a.narrow(0, p, 1)?, &decoded, &b.narrow(0, p, 1)?],
-            0,
-        )?);
-    }
+    // Every pair's line, [pairs, STEPS, code], decoded in one batch.
+    let line = (0..STEPS)
+        .map(|s| {
+            let t = s as f64 / (STEPS - 1) as f64;
+            (&za * (1.0 - t))? + (&zb * t)?
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
+    let z = Tensor::stack(&line, 1)?.reshape((pairs * STEPS, za.dim(1)?))?;
+    let decoded = candle_nn::ops::sigmoid(&model.decode(&z)?)?.reshape((pairs, STEPS, ()))?;
+    let rows = (0..pairs)
+        .map(|p| {
+            let ends = (a.narrow(0, p, 1)?, b.narrow(0, p, 1)?);
+            Tensor::cat(&[&ends.0, &decoded.get(p)?, &ends.1], 0)
+        })
+        .collect::<candle_core::Result<Vec<_>>>()?;
     write_png(path, &rows, shape)
 }
 

@@ -244,12 +244,16 @@ pub fn run(
     }
 }
 
-/// The datasets of the last runs (a run's own and the every-class one its evaluation uses),
-/// reused by the next run of a sweep when the data config, device and (with fixed
-/// binarisation, which draws from the seed) seed are the same: the files are read, checked and
-/// decoded once per sweep, not once per run.
+/// What one process reuses from run to run of a sweep (or of `ae-runner eval`): the datasets
+/// of the last runs (a run's own and the every-class one its evaluation uses), when the data
+/// config, device and (with fixed binarisation, which draws from the seed) seed are the same,
+/// so the files are read, checked and decoded once; and the raw-pixel classifiers'
+/// accuracies, which depend on the data and the evaluation settings only.
 #[derive(Default)]
-pub struct DataCache(Vec<(DataKey, Dataset)>);
+pub struct DataCache {
+    datasets: Vec<(DataKey, Dataset)>,
+    pixels: Vec<(String, Vec<(String, f64)>)>,
+}
 
 type DataKey = (DataConfig, String, Option<u64>);
 
@@ -266,15 +270,29 @@ impl DataCache {
             ae_core::device::describe(device),
             (cfg.binarize == Binarize::Fixed).then_some(seed),
         );
-        if let Some((_, data)) = self.0.iter().find(|(k, _)| *k == key) {
+        if let Some((_, data)) = self.datasets.iter().find(|(k, _)| *k == key) {
             return Ok(data.clone());
         }
         let data = Dataset::load(cfg, device, streams)?;
-        if self.0.len() == 2 {
-            self.0.remove(0);
+        if self.datasets.len() == 2 {
+            self.datasets.remove(0);
         }
-        self.0.push((key, data.clone()));
+        self.datasets.push((key, data.clone()));
         Ok(data)
+    }
+
+    /// The metrics stored under `key`, computed by `compute` the first time.
+    pub fn pixel_metrics(
+        &mut self,
+        key: String,
+        compute: impl FnOnce() -> Result<Vec<(String, f64)>>,
+    ) -> Result<Vec<(String, f64)>> {
+        if let Some((_, v)) = self.pixels.iter().find(|(k, _)| *k == key) {
+            return Ok(v.clone());
+        }
+        let v = compute()?;
+        self.pixels.push((key, v.clone()));
+        Ok(v)
     }
 }
 

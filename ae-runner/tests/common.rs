@@ -64,6 +64,14 @@ pub const SMALL: &[&str] = &[
     "cpu",
 ];
 
+/// Runs `file` small ([`SMALL`], then `extra`) into the results folder `out`.
+pub fn run_small(file: &str, out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![file, "--out", out.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(extra);
+    ae_runner(&args)
+}
+
 /// Reads a CSV into (header, rows of numbers).
 pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -10,11 +10,9 @@ use std::path::Path;
 /// the run's folder.
 fn trains(file: &str, extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec![file, "--out", out.path().to_str().unwrap()];
-    args.extend_from_slice(SMALL);
-    args.extend_from_slice(&["--set", "model.arch=conv", "--set", "model.channels=[8,16]"]);
+    let mut args = vec!["--set", "model.arch=conv", "--set", "model.channels=[8,16]"];
     args.extend_from_slice(extra);
-    let o = ae_runner(&args);
+    let o = run_small(file, out.path(), &args);
     assert!(o.status.success(), "{file}: {}", stderr(&o));
     let name = Path::new(file).file_stem().unwrap();
     let dir = out.path().join(name).join("seed=0");

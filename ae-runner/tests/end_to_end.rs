@@ -22,11 +22,7 @@ fn check_png(path: &Path) {
 
 fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: bool) {
     let out = tempfile::tempdir().unwrap();
-    let outs = out.path().to_str().unwrap();
-    let file = format!("experiments/{name}.yaml");
-    let mut args = vec![file.as_str(), "--out", outs];
-    args.extend_from_slice(SMALL);
-    let o = ae_runner(&args);
+    let o = run_small(&format!("experiments/{name}.yaml"), out.path(), &[]);
     assert!(o.status.success(), "{name}: {}", stderr(&o));
     let dir = out.path().join(name).join("seed=0");
     assert!(stdout(&o).contains(dir.to_str().unwrap()), "{}", stdout(&o));
@@ -170,13 +166,7 @@ fn adversarial() {
 #[test]
 fn rerun_skips_refuses_a_changed_config_and_fresh_keeps_the_old_folder() {
     let out = tempfile::tempdir().unwrap();
-    let outs = out.path().to_str().unwrap();
-    let run = |extra: &[&str]| {
-        let mut args = vec!["experiments/vae.yaml", "--out", outs];
-        args.extend_from_slice(SMALL);
-        args.extend_from_slice(extra);
-        ae_runner(&args)
-    };
+    let run = |extra: &[&str]| run_small("experiments/vae.yaml", out.path(), extra);
     let first = run(&[]);
     assert!(first.status.success(), "{}", stderr(&first));
     let dir = out.path().join("vae/seed=0");
@@ -219,13 +209,9 @@ fn same_seed_same_numbers() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     for d in [&a, &b] {
-        let mut args = vec![
-            "experiments/denoising.yaml",
-            "--out",
-            d.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(SMALL);
-        assert!(ae_runner(&args).status.success());
+        assert!(run_small("experiments/denoising.yaml", d.path(), &[])
+            .status
+            .success());
     }
     let test = |d: &tempfile::TempDir| {
         std::fs::read_to_string(d.path().join("denoising/seed=0/test.csv")).unwrap()

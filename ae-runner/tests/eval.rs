@@ -14,16 +14,8 @@ fn column(dir: &std::path::Path, col: &str) -> Option<f64> {
 #[test]
 fn one_class_run_reports_anomaly_auroc_over_the_whole_test_set() {
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "experiments/ae.yaml",
-        "--out",
-        out.path().to_str().unwrap(),
-        "--set",
-        "data.classes=[1]",
-    ];
-    args.extend_from_slice(SMALL);
-    args.extend_from_slice(&["--set", "data.val_size=100"]);
-    let o = ae_runner(&args);
+    let one_class = ["--set", "data.classes=[1]", "--set", "data.val_size=100"];
+    let o = run_small("experiments/ae.yaml", out.path(), &one_class);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = out.path().join("ae/seed=0");
     let auroc = column(&dir, "auroc_mse").expect("auroc_mse in eval.csv");
@@ -36,13 +28,7 @@ fn one_class_run_reports_anomaly_auroc_over_the_whole_test_set() {
 #[test]
 fn eval_reruns_a_finished_run_with_other_settings_and_refuses_other_keys() {
     let out = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "experiments/vae.yaml",
-        "--out",
-        out.path().to_str().unwrap(),
-    ];
-    args.extend_from_slice(SMALL);
-    let o = ae_runner(&args);
+    let o = run_small("experiments/vae.yaml", out.path(), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = out.path().join("vae/seed=0");
     let dirs = dir.to_str().unwrap();

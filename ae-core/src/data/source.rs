@@ -165,30 +165,20 @@ pub fn read_checked(path: &Path, file: &FileSpec) -> Result<Vec<u8>> {
         }
         return Ok(bytes);
     }
-    let gz_got = md5_hex(&bytes);
     // The official .gz, or another packing of the same bytes (Debian recompresses them);
     // anything else is named with the official sum.
-    let refuse = |unpacked: Option<&[u8]>| -> anyhow::Error {
-        match (file.gz_md5, file.raw_md5, unpacked) {
-            (Some(gz), _, _) => corrupt(&gz_got, gz).into(),
-            (None, Some(raw), Some(out)) => corrupt(&md5_hex(out), raw).into(),
-            _ => UserError(format!("{} is not a valid gzip file", path.display())).into(),
-        }
-    };
+    let gz_got = md5_hex(&bytes);
     let mut out = Vec::new();
-    if flate2::read::GzDecoder::new(&bytes[..])
+    let unpacked = flate2::read::GzDecoder::new(&bytes[..])
         .read_to_end(&mut out)
-        .is_err()
-    {
-        return Err(refuse(None));
-    }
-    let official = file.gz_md5.is_some_and(|gz| gz == gz_got);
-    let repacked = file.raw_md5.is_some_and(|raw| raw == md5_hex(&out));
-    let unchecked = file.gz_md5.is_none() && file.raw_md5.is_none();
-    if official || repacked || unchecked {
-        Ok(out)
-    } else {
-        Err(refuse(Some(&out)))
+        .is_ok();
+    match (file.gz_md5, file.raw_md5) {
+        (Some(gz), _) if unpacked && gz == gz_got => Ok(out),
+        (_, Some(raw)) if unpacked && raw == md5_hex(&out) => Ok(out),
+        (None, None) if unpacked => Ok(out),
+        (Some(gz), _) => Err(corrupt(&gz_got, gz).into()),
+        (None, Some(raw)) if unpacked => Err(corrupt(&md5_hex(&out), raw).into()),
+        _ => Err(UserError(format!("{} is not a valid gzip file", path.display())).into()),
     }
 }
 
