@@ -1,6 +1,7 @@
 //! MLP encoders, decoders and discriminators on candle-nn's `VarBuilder`, with PyTorch's
 //! default initialisation drawn from the run's own seeded stream.
 
+use crate::dense::dense;
 use crate::rng::Rng;
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
@@ -83,11 +84,11 @@ impl Mlp {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
+            let bias = layer.bias().expect("candle_nn::linear has a bias");
             h = if i + 1 == n {
-                self.last.apply(&h)?
+                dense(&h, layer.weight(), bias, self.last)?
             } else {
-                hidden(self.activation.apply(&h)?)?
+                hidden(dense(&h, layer.weight(), bias, self.activation)?)?
             };
         }
         Ok(h)

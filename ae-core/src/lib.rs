@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod data;
+pub mod dense;
 pub mod device;
 pub mod error;
 pub mod eval;

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnist_data import DEFAULT_ROOT, as_tensor, mnist, prepare_root
+from seed_ae import warm_up
 
 
 class VAE(nn.Module):
@@ -76,6 +77,10 @@ def run(seed, args, x_train, x_test):
     torch.manual_seed(seed)
     model = VAE()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    step_loss = lambda x: neg_elbo_per_image(x, *model(x)).mean()
+    if args.compile:
+        step_loss = torch.compile(step_loss)
+        warm_up(step_loss, model, x_train, args.batch)
     rec = {"seed": seed, "train_neg_elbo": [], "test_neg_elbo": [], "test_mse": [], "sec_per_epoch": []}
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
@@ -83,8 +88,7 @@ def run(seed, args, x_train, x_test):
         perm = torch.randperm(len(x_train))
         for i in range(0, len(x_train), args.batch):
             x = x_train[perm[i:i + args.batch]]
-            logits, mu, logvar = model(x)
-            loss = neg_elbo_per_image(x, logits, mu, logvar).mean()
+            loss = step_loss(x)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -104,6 +108,8 @@ def main():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
+    p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--root", default=DEFAULT_ROOT, help="scratch dir for torchvision's MNIST/raw layout")
     p.add_argument("--out", help="write the per-seed records as JSON here")
@@ -111,13 +117,13 @@ def main():
 
     torch.set_num_threads(args.threads)
     root = prepare_root(args.root)
-    x_train = as_tensor(mnist(root, train=True))
+    x_train = as_tensor(mnist(root, train=True))[:args.limit]
     x_test = as_tensor(mnist(root, train=False))
 
     runs = [run(s, args, x_train, x_test) for s in args.seeds]
     result = {
         "model": "seed_vae",
-        "loop": "fast",
+        "loop": ("compiled " if args.compile else "") + "fast",
         "config": {"epochs": args.epochs, "batch": args.batch, "lr": 1e-3, "optimizer": "Adam",
                    "loss": "sum BCE-with-logits + KL, mean over batch", "latent": 20,
                    "threads": torch.get_num_threads()},
