@@ -8,9 +8,10 @@
 //! (its transposed convolution, and so the backward pass of every convolution, has no matmul
 //! path), several times slower than this; on CUDA these are the same primitive ops.
 
+use crate::dense::dense_layer;
 use crate::layers::Activation;
 use candle_core::{Device, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_nn::{Linear, VarBuilder};
 
 const KERNEL: usize = 4;
 const TAPS: usize = KERNEL * KERNEL;
@@ -217,7 +218,7 @@ impl ConvEncoder {
         for conv in &self.convs {
             t = hidden(self.activation.apply(&conv.forward(&t)?)?)?;
         }
-        self.last.apply(&self.linear.forward(&t.flatten_from(1)?)?)
+        dense_layer(&t.flatten_from(1)?, &self.linear, self.last)
     }
 }
 
@@ -272,7 +273,7 @@ impl ConvDecoder {
         hidden: &mut dyn FnMut(Tensor) -> Result<Tensor>,
     ) -> Result<Tensor> {
         let (c, h, w) = self.first;
-        let t = hidden(self.activation.apply(&self.linear.forward(z)?)?)?;
+        let t = hidden(dense_layer(z, &self.linear, self.activation)?)?;
         let mut t = t.reshape((z.dim(0)?, h, w, c))?;
         let n = self.deconvs.len();
         for (i, deconv) in self.deconvs.iter().enumerate() {

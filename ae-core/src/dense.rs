@@ -26,6 +26,14 @@ pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tens
     }
 }
 
+/// [`dense`] with the weight and bias of a layer made by `candle_nn::linear`.
+pub fn dense_layer(x: &Tensor, layer: &candle_nn::Linear, act: Activation) -> Result<Tensor> {
+    let Some(b) = layer.bias() else {
+        candle_core::bail!("dense_layer: a linear layer without bias")
+    };
+    dense(x, layer.weight(), b, act)
+}
+
 struct Dense(Activation);
 
 fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {

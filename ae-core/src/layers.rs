@@ -1,7 +1,7 @@
 //! MLP encoders, decoders and discriminators on candle-nn's `VarBuilder`, with PyTorch's
 //! default initialisation drawn from the run's own seeded stream.
 
-use crate::dense::dense;
+use crate::dense::dense_layer;
 use crate::rng::Rng;
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
@@ -84,11 +84,10 @@ impl Mlp {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            let bias = layer.bias().expect("candle_nn::linear has a bias");
             h = if i + 1 == n {
-                dense(&h, layer.weight(), bias, self.last)?
+                dense_layer(&h, layer, self.last)?
             } else {
-                hidden(dense(&h, layer.weight(), bias, self.activation)?)?
+                hidden(dense_layer(&h, layer, self.activation)?)?
             };
         }
         Ok(h)

@@ -299,10 +299,12 @@ impl candle_core::InplaceOp2 for AdamOp<'_> {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU has the features the function is compiled for.
-            return Ok(unsafe { adam_avx512(u, w, g, m, v) });
+            unsafe { adam_avx512(u, w, g, m, v) };
+            return Ok(());
         } else if is_x86_feature_detected!("avx2") {
             // SAFETY: as above.
-            return Ok(unsafe { adam_avx2(u, w, g, m, v) });
+            unsafe { adam_avx2(u, w, g, m, v) };
+            return Ok(());
         }
         adam(u, w, g, m, v);
         Ok(())

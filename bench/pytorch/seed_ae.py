@@ -113,6 +113,7 @@ def main():
     p.add_argument("--fast", action="store_true", help="in-memory tensor + randperm batches instead of DataLoader")
     p.add_argument("--compile", action="store_true", help="torch.compile the model and loss (with --fast)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--test-limit", type=int, help="test on the first N test images only")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--root", default=DEFAULT_ROOT, help="scratch dir for torchvision's MNIST/raw layout")
     p.add_argument("--out", help="write the per-seed records as JSON here")
@@ -122,7 +123,7 @@ def main():
     root = prepare_root(args.root)
     train_ds = mnist(root, train=True)
     x_train = as_tensor(train_ds)[:args.limit]
-    x_test = as_tensor(mnist(root, train=False))
+    x_test = as_tensor(mnist(root, train=False))[:args.test_limit]
 
     runs = [run(s, args, train_ds, x_train, x_test) for s in args.seeds]
     result = {
