@@ -48,7 +48,7 @@ if [ "${CALLGRIND:-1}" = 1 ]; then
             --threads "$THREADS" > /dev/null 2>&1)
     done
     for f in "$TMP"/cg-aelab-* "$TMP"/cg-torch-*; do
-        callgrind_annotate --inclusive=no --threshold=100 "$f" > "$f.txt" 2>/dev/null
+        callgrind_annotate --inclusive=no --auto=no --threshold=100 "$f" > "$f.txt" 2>/dev/null
     done
 fi
 
@@ -124,10 +124,10 @@ def counts(side):
         text = open(f"{tmp}/cg-{side}-{n}.txt").read()
         total = int(re.search(r"^([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", text, re.M)[1].replace(",", ""))
         fns = {}
-        for m in re.finditer(r"^\s*([\d,]+) \([ \d.]+%\)\s+(\S.*)$", text, re.M):
+        table = text.split("file:function")[1].split("\n\n")[0]
+        for m in re.finditer(r"^\s*([\d,]+) \([ \d.]+%\)\s+(\S.*)$", table, re.M):
             name = m[2].split(":", 1)[-1].split(" [")[0]
-            if name != "PROGRAM TOTALS":
-                fns[name] = fns.get(name, 0) + int(m[1].replace(",", ""))
+            fns[name] = fns.get(name, 0) + int(m[1].replace(",", ""))
         return total, fns
     (t1, f1), (t2, f2) = read(160), read(480)
     per_fn = {k: (f2.get(k, 0) - f1.get(k, 0)) / 10 for k in f2}
