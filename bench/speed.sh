@@ -11,6 +11,7 @@
 #     ROUNDS=5 bench/speed.sh          CALLGRIND=0 skips the instruction counts
 ROUNDS="${ROUNDS:-5}"
 source "$(dirname "$0")/setup.sh"
+trap 'echo "bench/speed.sh: failed: $BASH_COMMAND" >&2' ERR
 THREADS=1
 AE=(--set train.epochs=1 --set data.val_size=0 --set eval.probe=false --set eval.knn_k=0
     --set eval.iwae_k=0 --set eval.pictures=false --set "train.threads=$THREADS")

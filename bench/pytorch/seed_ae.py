@@ -7,7 +7,7 @@ Model, loss, optimiser and data loop are the seed's:
   torchvision MNIST + ToTensor + DataLoader(shuffle=True).
 --fast swaps the DataLoader for the "fair fast loop": the training set as one
 in-memory tensor and minibatches cut from torch.randperm each epoch.
---compile (with --fast) runs the model and loss through torch.compile (forward and
+--compile (with --fast) runs the model and loss through torch.compile (static shapes; forward and
 backward; Adam stays eager), compiled and warmed up on both batch sizes of an epoch
 before the clock starts. --limit N trains on the first N images only (short runs for
 instruction counts).
@@ -83,7 +83,7 @@ def run(seed, args, train_ds, x_train, x_test):
     loader = torch.utils.data.DataLoader(train_ds, batch_size=args.batch, shuffle=True)
     step_loss = lambda x: loss_fn(model(x), x)
     if args.compile:
-        step_loss = torch.compile(step_loss)
+        step_loss = torch.compile(step_loss, dynamic=False)
         warm_up(step_loss, model, x_train, args.batch)
     rec = {"seed": seed, "train_loss": [], "test_mse": [], "sec_per_epoch": []}
     for epoch in range(args.epochs):

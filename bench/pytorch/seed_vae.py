@@ -79,7 +79,7 @@ def run(seed, args, x_train, x_test):
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step_loss = lambda x: neg_elbo_per_image(x, *model(x)).mean()
     if args.compile:
-        step_loss = torch.compile(step_loss)
+        step_loss = torch.compile(step_loss, dynamic=False)
         warm_up(step_loss, model, x_train, args.batch)
     rec = {"seed": seed, "train_neg_elbo": [], "test_neg_elbo": [], "test_mse": [], "sec_per_epoch": []}
     for epoch in range(args.epochs):
