@@ -29,7 +29,7 @@
 # (seconds; steps that would start later are skipped, default 450), BENCH_IMAGES (train
 # images of the benchmark, default all 60000), SMOKE_IMAGES (default 2000).
 set -u
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 BIN=${BIN:-target/cuda/release/ae-runner}
 DEVICE=${DEVICE:-cuda}
 PY=${PY:-/opt/torch/.venv/bin/python}
@@ -95,6 +95,8 @@ log "== 0. the machine"
   echo "## nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
   echo "## glibc"; ldd --version 2>&1 | head -n1
   echo "## ldd $BIN"; ldd "$BIN" 2>&1
+  echo "## rpath"; readelf -d "$BIN" 2>&1 | grep -E 'R(UN)?PATH'
+  echo "## the rpath's CUDA folder"; ls /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cu13/lib 2>&1
   echo "## $BIN --version"; "$BIN" --version 2>&1
   echo "## $PY"; "$PY" -c 'import torch; print(torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1
 } >"$OUT/steps/machine.out" 2>&1
@@ -225,7 +227,8 @@ else
   log "done in $((SECONDS - T0)) s; every step passed"
 fi
 cp "$MD" "$LOG" "$FINAL/"
-tar -C "$OUT" -czf "$FINAL/steps.tar.gz" steps $(cd "$OUT" && find . -name '*.csv' -o -name run.json -o -name config.yaml | sed 's|^\./||') 2>/dev/null
+(cd "$OUT" && find steps . -path ./steps -prune -o \( -name '*.csv' -o -name run.json -o -name config.yaml \) -print \
+   | tar -czf "$FINAL/steps.tar.gz" -T - steps) 2>/dev/null
 log "tables: $FINAL/gpu-check.md (and gpu-check.log, steps.tar.gz)"
 cat "$MD"
 (( ${#FAILED[@]} == 0 ))
