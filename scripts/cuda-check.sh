@@ -26,6 +26,8 @@
 #      `nvcc --version` to choose its bindings).
 #   4. Cargo rewrites Cargo.lock for the patch; the script puts the original
 #      back on exit (and removes a Cargo.lock it had to create).
+#   5. (aelab) cudarc is patched as scripts/cuda-build.sh patches it (dynamic
+#      loading, scripts/cudarc-dynload.sh), so CI type-checks what ships.
 #
 # Environment knobs (all optional):
 #   CUDA_CHECK_DIR       stub cache dir           (default $HOME/.cache/cuda-check)
@@ -139,6 +141,14 @@ else
   fi
   [[ $stub != *[\"\\]* ]] || die "CUDA_CHECK_DIR must not contain quotes or backslashes"
   patch=(--config "patch.crates-io.candle-kernels.path=\"$stub\"")
+fi
+
+# ------------------------------------- 5. cudarc with dynamic loading (aelab) ---
+if grep -q '^name = "cudarc"' "$lock"; then
+  cudarc=$(CARGO="$CARGO" CARGO_HOME="$CARGO_HOME" bash "$(dirname "${BASH_SOURCE[0]}")/cudarc-dynload.sh" "$lock") \
+    || die "making the cudarc patch failed"
+  [[ $cudarc != *[\"\\]* ]] || die "the cudarc patch's path must not contain quotes or backslashes"
+  patch+=(--config "patch.crates-io.cudarc.path=\"$cudarc\"")
 fi
 
 # ------------------------------------------------------------- 3. cargo check ---

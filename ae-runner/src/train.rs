@@ -360,6 +360,9 @@ fn evaluate(
     streams: &Streams,
 ) -> Result<Vec<(String, f64)>> {
     let mut rng = streams.stream(Purpose::Eval, 0);
+    if model.draws_one_kind() {
+        rng = rng.ahead(images.device());
+    }
     let mut sums = Sums::default();
     for x in chunks(images, batch)? {
         let n = x.dim(0)?;
@@ -433,6 +436,10 @@ fn train(
         let batches = Batches::new(data, t.batch_size, streams, epoch as u64)?;
         let bar = progress_bar(batches.len(), epoch, t.epochs);
         let mut rng = streams.stream(Purpose::Train, epoch as u64);
+        if model.draws_one_kind() {
+            // On a GPU: the epoch's noise uploaded in a few blocks, not once per step.
+            rng = rng.ahead(data.train.images.device());
+        }
         let mut sums = Sums::default();
         for (step, x) in batches.enumerate() {
             let x = x?;

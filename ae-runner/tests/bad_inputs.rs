@@ -104,8 +104,10 @@ fn cuda_without_cuda_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("cuda:0")
-            && (err.contains("without the `cuda` feature") || err.contains("cannot open")),
+        err.contains("device `cuda`: cuda:0 cannot be used: ")
+            && err.contains("without the `cuda` feature")
+            && err.contains("allowed here: auto, cpu")
+            && !err.contains("panicked"),
         "{err}"
     );
     let o = ae_runner(&[
@@ -116,6 +118,38 @@ fn cuda_without_cuda_is_a_clear_error() {
         "/nonexistent-never-written",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("device `cuda:1`: cuda:1 cannot be used"));
+}
+
+/// `device: auto` (the default) on a machine or build without CUDA trains on the CPU and says
+/// why in its log.
+#[test]
+fn auto_says_which_device_and_why() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut args = vec!["experiments/ae.yaml", "--out", out.to_str().unwrap()];
+    for set in [
+        "train.epochs=1",
+        "data.train_limit=256",
+        "data.test_limit=100",
+        "eval.probe=false",
+        "eval.knn_k=0",
+        "eval.pictures=false",
+    ] {
+        args.extend(["--set", set]);
+    }
+    args.extend(["--device", "auto"]);
+    let o = command(&args).env("RUST_LOG", "info").output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "device auto: cpu (cuda:0 cannot be used: this binary was built without the `cuda` feature"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let config = std::fs::read_to_string(out.join("ae/seed=0/config.yaml")).unwrap();
+    assert!(config.contains("device: cpu"), "{config}");
 }
 
 #[test]

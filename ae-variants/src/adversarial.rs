@@ -208,6 +208,11 @@ impl Autoencoder for Adversarial {
         Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
 
+    /// The gaussian prior draws normals only; the mixture also draws each row's component.
+    fn draws_one_kind(&self) -> bool {
+        self.cfg.prior == Prior::Gaussian
+    }
+
     fn flops(&self) -> usize {
         self.net.flops()
     }

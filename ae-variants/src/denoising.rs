@@ -44,9 +44,7 @@ impl DenoisingConfig {
     pub fn corrupt(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         let (dev, p) = (x.device(), self.noise_level);
         Ok(match self.noise {
-            Noise::Gaussian => {
-                (x + (rng.normal(x.shape(), dev)? * p as f64)?)?.clamp(0f32, 1f32)?
-            }
+            Noise::Gaussian => unit_clamp(&(x + (rng.normal(x.shape(), dev)? * p as f64)?)?)?,
             Noise::Masking => (x * rng.bernoulli(x.shape(), 1.0 - p, dev)?)?,
             Noise::SaltAndPepper => {
                 let hit = rng.bernoulli(x.shape(), p, dev)?;
@@ -57,6 +55,13 @@ impl DenoisingConfig {
     }
 }
 
+/// `t.clamp(0, 1)`, the same values for |t| < 2^24, without the two scalars `clamp` uploads
+/// to a GPU: r = relu(t), then r - relu(r - 1) (r - 1 is exact where it is positive).
+fn unit_clamp(t: &Tensor) -> Result<Tensor> {
+    let r = t.relu()?;
+    Ok((&r - r.affine(1.0, -1.0)?.relu()?)?)
+}
+
 impl Perturbation for DenoisingConfig {
     fn train_input(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         self.corrupt(x, rng)
@@ -64,6 +69,11 @@ impl Perturbation for DenoisingConfig {
 
     fn eval_corruption(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(Some(self.corrupt(x, rng)?))
+    }
+
+    /// Normals (gaussian), or Bernoulli masks (masking, salt and pepper).
+    fn draws_one_kind(&self) -> bool {
+        true
     }
 }
 
@@ -119,6 +129,24 @@ mod tests {
         let d = (g.corrupt(&x, &mut rng)? - &x)?;
         let std = d.sqr()?.mean_all()?.sqrt()?.to_scalar::<f32>()?;
         assert!((std - 0.1).abs() < 0.005, "{std}");
+        Ok(())
+    }
+
+    #[test]
+    fn unit_clamp_is_clamp() -> Result<()> {
+        let mut v: Vec<f32> = vec![-3.0, -1e-30, 0.0, 1e-10, 0.25, 0.5, 0.7, 1.0 - 1e-7, 1.0];
+        v.extend([1.0 + 1e-7, 1.5, 2.0, 3.3, 1e6, 16_777_215.0]);
+        let noise = Streams::new(2)
+            .stream(Purpose::Train, 0)
+            .normal(10_000, &Device::Cpu)?;
+        let t = Tensor::cat(
+            &[Tensor::new(v.as_slice(), &Device::Cpu)?, (noise * 2.0)?],
+            0,
+        )?;
+        assert_eq!(
+            unit_clamp(&t)?.to_vec1::<f32>()?,
+            t.clamp(0f32, 1f32)?.to_vec1::<f32>()?
+        );
         Ok(())
     }
 }

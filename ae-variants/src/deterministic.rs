@@ -26,6 +26,11 @@ pub trait Perturbation: 'static {
     fn eval_corruption(&self, _x: &Tensor, _rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(None)
     }
+    /// See [`Autoencoder::draws_one_kind`]: of `train_input`, the hidden dropout masks and
+    /// `eval_corruption` together.
+    fn draws_one_kind(&self) -> bool {
+        false
+    }
 }
 
 /// Encoder, decoder, one Adam, one reconstruction loss and a perturbation.
@@ -113,6 +118,10 @@ impl<P: Perturbation> Autoencoder for Deterministic<P> {
             }
             None => vec![x.clone(), recon(x)?],
         })
+    }
+
+    fn draws_one_kind(&self) -> bool {
+        self.perturb.draws_one_kind()
     }
 
     fn flops(&self) -> usize {

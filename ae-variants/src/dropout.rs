@@ -39,6 +39,11 @@ impl Perturbation for DropoutConfig {
     fn hidden_dropout(&self) -> f32 {
         self.hidden_dropout
     }
+
+    /// Bernoulli masks only (input and hidden).
+    fn draws_one_kind(&self) -> bool {
+        true
+    }
 }
 
 impl VariantConfig for DropoutConfig {

@@ -54,6 +54,14 @@ pub trait Autoencoder {
             candle_nn::ops::sigmoid(&self.decode(&self.encode(x)?)?)?,
         ])
     }
+    /// Whether every draw `train_step` and `evaluate` make from their stream is of one kind
+    /// (normals only, or uniforms and Bernoulli masks only), so that the runner may draw those
+    /// streams ahead on a GPU ([`Rng::ahead`]: one upload per block, not one per step). The
+    /// default, false, is always correct; a variant that also draws indices (the AAE's
+    /// mixture prior) must keep it.
+    fn draws_one_kind(&self) -> bool {
+        false
+    }
     /// Two times the multiply-adds of one image through the encoder and the decoder.
     fn flops(&self) -> usize;
     /// Every weight, for saving.

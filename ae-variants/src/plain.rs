@@ -15,7 +15,12 @@ pub struct PlainConfig {
 
 /// Nothing perturbed.
 struct Clean;
-impl Perturbation for Clean {}
+impl Perturbation for Clean {
+    /// It draws nothing.
+    fn draws_one_kind(&self) -> bool {
+        true
+    }
+}
 
 impl VariantConfig for PlainConfig {
     fn validate(&self, _model: &ModelConfig) -> Result<(), ConfigError> {

@@ -189,6 +189,11 @@ impl Autoencoder for Vae {
         Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
 
+    /// Normals only (reparameterisation).
+    fn draws_one_kind(&self) -> bool {
+        true
+    }
+
     fn flops(&self) -> usize {
         self.net.flops()
     }

@@ -16,6 +16,9 @@ Metric: test MSE per pixel = mean squared error over all 10000 x 784 test pixels
 (eval mode, no_grad), after every epoch.  Seconds per epoch time the training loop only.
 torch.set_num_threads(1): the benchmark machine is shared, and one thread is the
 comparison point for the single-threaded Rust port.
+--device cuda runs it on the GPU (model and data on the device, the epoch's loss summed
+there and read once, the clock read after a synchronize); --limit N trains on the first N
+images (quick trials).
 
   python seed_ae.py --seeds 0 1 2 3 4 --epochs 10 --batch 32 --out ae.json
 """
@@ -55,15 +58,15 @@ def test_mse(model, x_test, chunk=1000):
     return sse / x_test.numel()
 
 
-def batches_dataloader(loader):
+def batches_dataloader(loader, device):
     """The seed's loop: DataLoader(shuffle=True) over ToTensor images, flattened."""
     for img, _ in loader:
-        yield img.view(img.size(0), -1)
+        yield img.view(img.size(0), -1).to(device)
 
 
 def batches_fast(x_train, batch):
     """Fair fast loop: one randperm per epoch, slices of the in-memory tensor."""
-    perm = torch.randperm(len(x_train))
+    perm = torch.randperm(len(x_train), device=x_train.device)
     for i in range(0, len(x_train), batch):
         yield x_train[perm[i:i + batch]]
 
@@ -75,9 +78,15 @@ def warm_up(step_loss, model, x_train, batch):
     model.zero_grad(set_to_none=True)
 
 
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def run(seed, args, train_ds, x_train, x_test):
     torch.manual_seed(seed)
-    model = make_model()
+    dev = x_train.device
+    model = make_model().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=0)
     loss_fn = nn.MSELoss()
     loader = torch.utils.data.DataLoader(train_ds, batch_size=args.batch, shuffle=True)
@@ -87,16 +96,22 @@ def run(seed, args, train_ds, x_train, x_test):
         warm_up(step_loss, model, x_train, args.batch)
     rec = {"seed": seed, "train_loss": [], "test_mse": [], "sec_per_epoch": []}
     for epoch in range(args.epochs):
+        sync(dev)
         t0 = time.perf_counter()
         total, n = 0.0, 0
-        batches = batches_fast(x_train, args.batch) if args.fast else batches_dataloader(loader)
+        batches = batches_fast(x_train, args.batch) if args.fast else batches_dataloader(loader, dev)
         for x in batches:
             loss = step_loss(x)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * len(x)
+            if dev.type == "cuda":  # no host round-trip per step on the GPU
+                total = total + loss.detach().double() * len(x)
+            else:
+                total += loss.item() * len(x)
             n += len(x)
+        total = float(total)
+        sync(dev)
         rec["sec_per_epoch"].append(time.perf_counter() - t0)
         rec["train_loss"].append(total / n)  # image-weighted mean of the batch losses
         rec["test_mse"].append(test_mse(model, x_test))
@@ -115,22 +130,29 @@ def main():
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--test-limit", type=int, help="test on the first N test images only")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--root", default=DEFAULT_ROOT, help="scratch dir for torchvision's MNIST/raw layout")
     p.add_argument("--out", help="write the per-seed records as JSON here")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
     root = prepare_root(args.root)
     train_ds = mnist(root, train=True)
-    x_train = as_tensor(train_ds)[:args.limit]
-    x_test = as_tensor(mnist(root, train=False))[:args.test_limit]
+    if args.limit:
+        train_ds = torch.utils.data.Subset(train_ds, range(args.limit))
+        x_train = as_tensor(train_ds.dataset)[:args.limit].to(dev)
+    else:
+        x_train = as_tensor(train_ds).to(dev)
+    x_test = as_tensor(mnist(root, train=False))[:args.test_limit].to(dev)
 
     runs = [run(s, args, train_ds, x_train, x_test) for s in args.seeds]
     result = {
         "model": "seed_ae",
         "loop": ("compiled " if args.compile else "") + ("fast" if args.fast else "dataloader"),
         "config": {"epochs": args.epochs, "batch": args.batch, "lr": 1e-3, "optimizer": "Adam",
-                   "loss": "MSELoss(mean)", "threads": torch.get_num_threads()},
+                   "loss": "MSELoss(mean)", "threads": torch.get_num_threads(),
+                   "device": str(dev), "train_images": len(x_train)},
         "torch": torch.__version__,
         "runs": runs,
     }

@@ -13,7 +13,8 @@ Metrics after every epoch on the full 10000-image test set:
             come from a separate generator (seeded 1000 + seed, reset at every
             evaluation) so evaluating never perturbs the training RNG stream;
   mse:      MSE per pixel of sigmoid(decoder(mu)).
-torch.set_num_threads(1), as in seed_ae.py.
+torch.set_num_threads(1), as in seed_ae.py. --device cuda and --limit N as in seed_ae.py
+(the evaluation generator then lives on the GPU).
 
   python seed_vae.py --seeds 0 1 2 --epochs 10 --batch 128 --out vae.json
 """
@@ -47,7 +48,7 @@ class VAE(nn.Module):
 
     def forward(self, x, generator=None):
         mu, logvar = self.encode(x)
-        eps = torch.randn(mu.shape, generator=generator)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
         z = mu + torch.exp(0.5 * logvar) * eps
         return self.decoder(z), mu, logvar
 
@@ -62,7 +63,7 @@ def neg_elbo_per_image(x, logits, mu, logvar):
 @torch.no_grad()
 def evaluate(model, x_test, seed, chunk=1000):
     model.eval()
-    gen = torch.Generator().manual_seed(1000 + seed)
+    gen = torch.Generator(device=x_test.device).manual_seed(1000 + seed)
     nelbo, sse = 0.0, 0.0
     for i in range(0, len(x_test), chunk):
         x = x_test[i:i + chunk]
@@ -75,24 +76,34 @@ def evaluate(model, x_test, seed, chunk=1000):
 
 def run(seed, args, x_train, x_test):
     torch.manual_seed(seed)
-    model = VAE()
+    dev = x_train.device
+    model = VAE().to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     step_loss = lambda x: neg_elbo_per_image(x, *model(x)).mean()
     if args.compile:
         step_loss = torch.compile(step_loss, dynamic=False)
         warm_up(step_loss, model, x_train, args.batch)
     rec = {"seed": seed, "train_neg_elbo": [], "test_neg_elbo": [], "test_mse": [], "sec_per_epoch": []}
+    cuda = dev.type == "cuda"
     for epoch in range(args.epochs):
+        if cuda:
+            torch.cuda.synchronize(dev)
         t0 = time.perf_counter()
         total = 0.0
-        perm = torch.randperm(len(x_train))
+        perm = torch.randperm(len(x_train), device=dev)
         for i in range(0, len(x_train), args.batch):
             x = x_train[perm[i:i + args.batch]]
             loss = step_loss(x)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += loss.item() * len(x)
+            if cuda:  # no host round-trip per step on the GPU
+                total = total + loss.detach().double() * len(x)
+            else:
+                total += loss.item() * len(x)
+        total = float(total)
+        if cuda:
+            torch.cuda.synchronize(dev)
         rec["sec_per_epoch"].append(time.perf_counter() - t0)
         rec["train_neg_elbo"].append(total / len(x_train))
         nelbo, mse = evaluate(model, x_test, seed)
@@ -111,14 +122,16 @@ def main():
     p.add_argument("--compile", action="store_true", help="torch.compile the model and loss")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--root", default=DEFAULT_ROOT, help="scratch dir for torchvision's MNIST/raw layout")
     p.add_argument("--out", help="write the per-seed records as JSON here")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
     root = prepare_root(args.root)
-    x_train = as_tensor(mnist(root, train=True))[:args.limit]
-    x_test = as_tensor(mnist(root, train=False))
+    x_train = as_tensor(mnist(root, train=True))[:args.limit].to(dev)
+    x_test = as_tensor(mnist(root, train=False)).to(dev)
 
     runs = [run(s, args, x_train, x_test) for s in args.seeds]
     result = {
@@ -126,7 +139,8 @@ def main():
         "loop": ("compiled " if args.compile else "") + "fast",
         "config": {"epochs": args.epochs, "batch": args.batch, "lr": 1e-3, "optimizer": "Adam",
                    "loss": "sum BCE-with-logits + KL, mean over batch", "latent": 20,
-                   "threads": torch.get_num_threads()},
+                   "threads": torch.get_num_threads(), "device": str(dev),
+                   "train_images": len(x_train)},
         "torch": torch.__version__,
         "runs": runs,
     }

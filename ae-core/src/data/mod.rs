@@ -293,8 +293,12 @@ impl<'a> Batches<'a> {
         let perm = streams
             .stream(Purpose::Shuffle, epoch)
             .permutation(n, ds.train.images.device())?;
-        let binarize =
-            (ds.binarize == Binarize::Dynamic).then(|| streams.stream(Purpose::Binarize, epoch));
+        // Drawn ahead on a GPU: uniforms only, uploaded in blocks rather than per batch.
+        let binarize = (ds.binarize == Binarize::Dynamic).then(|| {
+            streams
+                .stream(Purpose::Binarize, epoch)
+                .ahead(ds.train.images.device())
+        });
         Ok(Self {
             images: &ds.train.images,
             perm,
