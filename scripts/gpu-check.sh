@@ -5,6 +5,8 @@
 # logged and the rest run anyway:
 #   0. the machine: GPU and driver, glibc, which CUDA libraries the binary loads (LD_DEBUG);
 #   1. smoke: each variant (and a conv net) for 1 epoch on a small train_limit, --device $DEVICE;
+#      then `ae-runner parity`: one step of each variant on the CPU and on $DEVICE from the same
+#      weights, batch and noise, every loss and gradient within 1e-5 relative;
 #   2. CPU against GPU: the same short runs (vae, denoising, dropout) on the CPU with seeds 0
 #      and 1 and on the GPU with seed 0: the GPU's final test metrics must differ from the
 #      CPU's (seed 0) by less than the two CPU seeds differ from each other;
@@ -135,6 +137,16 @@ smoke vae experiments/vae.yaml --set data.binarize=dynamic
 smoke conv-denoising experiments/denoising.yaml --set model.arch=conv
 md ""; md "Libraries opened (LD_DEBUG=libs, first smoke run):"; md '```'
 grep 'calling init' "$OUT/steps/dlopen.txt" >>"$MD" 2>/dev/null; md '```'
+
+# One step of each variant on the CPU and on the GPU from the same weights, batch and noise:
+# every loss and every gradient within 1e-5 relative (ae-runner parity; exit 1 over it).
+log "== 1b. one-step parity: losses and gradients, $DEVICE against cpu"
+step parity 120 "$BIN" parity experiments/compare-variants.yaml --device "$DEVICE" \
+  --set data.train_limit=512
+parity_rc=$?
+md ""; md "One-step parity (\`ae-runner parity experiments/compare-variants.yaml\`, exit $parity_rc):"; md ""
+grep -E '^parity ' "$OUT/steps/parity.out" >>"$MD" 2>/dev/null
+sort -t'|' -k4 -g -r "$OUT/steps/parity.out" 2>/dev/null | grep -E '^\| seed' | head -n 5 >>"$MD"
 
 # ----------------------------------------------------------------- 2. CPU against GPU ---
 log "== 2. CPU against $DEVICE: 2 epochs on 5000 images; CPU seeds 0 and 1, $DEVICE seed 0"

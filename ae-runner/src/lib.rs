@@ -7,6 +7,7 @@ pub mod eval;
 pub mod interrupt;
 pub mod locate;
 pub mod outputs;
+pub mod parity;
 pub mod pictures;
 pub mod plot;
 pub mod report;

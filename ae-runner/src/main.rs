@@ -6,6 +6,7 @@ use ae_core::{ConfigError, UserError};
 use ae_runner::config::{self, Document};
 use ae_runner::train::{self, Existing, Outcome, RunOptions};
 use ae_runner::{report, summary, sweep};
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +81,24 @@ enum Command {
     Eval(EvalArgs),
     /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
     Slurm(SlurmArgs),
+    /// One training step of every run on the CPU and on --device, from the same weights, batch
+    /// and noise: the losses and every gradient compared (exit 1 if one is over --tolerance).
+    Parity(ParityArgs),
+}
+
+#[derive(Args)]
+struct ParityArgs {
+    /// The experiment file whose runs are checked (each run's first step).
+    experiment: PathBuf,
+    /// Override a key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// The device checked against the CPU: cuda | cuda:N | auto | cpu.
+    #[arg(long, default_value = "cuda")]
+    device: String,
+    /// The largest relative difference allowed (max |device - cpu| / max |cpu| per tensor).
+    #[arg(long, default_value_t = 1e-5)]
+    tolerance: f64,
 }
 
 /// What running an experiment and writing its Slurm scripts share.
@@ -198,6 +217,7 @@ fn main() -> ExitCode {
         Some(Command::Report { dir }) => write_report(&dir),
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Slurm(args)) => slurm(args),
+        Some(Command::Parity(args)) => parity(args),
         None => run(cli.run),
     };
     match result {
@@ -257,6 +277,42 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
         finish_experiment(exp_dir, false)?;
     }
     Ok(0)
+}
+
+fn parity(a: ParityArgs) -> anyhow::Result<u8> {
+    let sets = a
+        .sets
+        .iter()
+        .map(|s| config::parse_set(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let plan = sweep::plan(&Document::read(&a.experiment, &sets)?)?;
+    if let Some(first) = plan.runs.first() {
+        train::set_threads(first.exp.train.threads);
+    }
+    let device = ae_core::device::open(&a.device)?;
+    let mut cache = train::DataCache::default();
+    let mut worst: Option<(f64, String)> = None;
+    println!("| run | compared | max rel. difference |\n|---|---|---|");
+    for run in &plan.runs {
+        for c in ae_runner::parity::one_step(&run.exp, &device, &mut cache)? {
+            println!("| {} | {} | {:.2e} |", run.name, c.what, c.rel);
+            // NaN counts as the worst.
+            if worst.as_ref().is_none_or(|w| c.rel.is_nan() || c.rel > w.0) {
+                worst = Some((c.rel, format!("{} {}", run.name, c.what)));
+            }
+        }
+    }
+    let worst = worst.context("nothing to compare: the experiment has no runs")?;
+    let ok = worst.0 <= a.tolerance;
+    println!(
+        "parity {} against cpu: worst {:.2e} ({}), tolerance {:.0e}: {}",
+        ae_core::device::describe(&device),
+        worst.0,
+        worst.1,
+        a.tolerance,
+        if ok { "pass" } else { "FAIL" }
+    );
+    Ok(if ok { 0 } else { 1 })
 }
 
 fn slurm(a: SlurmArgs) -> anyhow::Result<u8> {
