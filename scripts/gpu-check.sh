@@ -13,7 +13,8 @@
 #   3. benchmark: 2 epochs over the 60000 training images of the seed AE at batch 32 and 256
 #      and of the VAE at batch 128, aelab against PyTorch eager (bench/pytorch/seed_ae.py
 #      --fast, seed_vae.py) on the same device; epoch 1 includes the warm-up (PTX JIT, cuBLAS
-#      handles), epoch 2 is the comparison.
+#      handles), epoch 2 is the comparison;
+#   4. sweep throughput: the 21 runs of vae-kl-sweep, short, with --jobs 1 and 4 (runs/hour).
 # It works in $WORK (default /tmp/gpu-check) and leaves three files in $OUT (the device
 # tool's output folder, which takes back at most 8 files): gpu-check.md (the tables),
 # gpu-check.log, and steps.tar.gz (every step's output and the runs' CSV files).
@@ -228,6 +229,23 @@ for job, key in [("seed AE, batch 32", "ae32"), ("seed AE, batch 256", "ae256"),
     print(f"| {job} | aelab | {fmt(a, 0)} | {fmt(a, 1)} | {ips(a)} | {ratio} |")
     print(f"| {job} | PyTorch eager (fast loop) | {fmt(t, 0)} | {fmt(t, 1)} | {ips(t)} | 1.00 |")
 PY
+
+# ------------------------------------------------------------ 4. sweep throughput ---
+# The 21 runs of vae-kl-sweep (1 epoch of 5000 images each), one process and then 4 processes
+# sharing the device (--jobs): runs per hour, the number the stacked-runs work must beat.
+log "== 4. sweep throughput on $DEVICE: vae-kl-sweep, 21 short runs, --jobs 1 and 4"
+md ""; md "## 4. vae-kl-sweep on \`$DEVICE\` (21 runs, 1 epoch of 5000 images each)"; md ""
+md "| processes | exit | wall s | runs per hour |"; md "|---|---|---|---|"
+SWEEP=(--device "$DEVICE" --set train.epochs=1 --set data.train_limit=5000 --set data.val_size=0
+       --set data.test_limit=1000 "${QUIET[@]}")
+for jobs in 1 4; do
+  t=$SECONDS
+  step "sweep-jobs$jobs" 200 "$BIN" experiments/vae-kl-sweep.yaml "${SWEEP[@]}" --jobs "$jobs" \
+    --out "$OUT/sweep-jobs$jobs"
+  rc=$?
+  wall=$((SECONDS - t))
+  md "| $jobs | $rc | $wall | $(( wall > 0 ? 21 * 3600 / wall : 0 )) |"
+done
 
 # ---------------------------------------------------------------------------- end ---
 md ""
