@@ -9,6 +9,7 @@
 //! path), several times slower than this; on CUDA these are the same primitive ops.
 
 use crate::dense::dense_layer;
+use crate::grad::param;
 use crate::layers::Activation;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
@@ -69,9 +70,11 @@ impl Conv {
             .index_select(&self.index, 1)?
             .reshape((n * l, TAPS * c))?;
         // [out, in, ky, kx] -> [out, ky, kx, in], the order of a gathered row.
-        let w = self.weight.permute((0, 2, 3, 1))?.reshape((co, TAPS * c))?;
+        let w = param(&self.weight)
+            .permute((0, 2, 3, 1))?
+            .reshape((co, TAPS * c))?;
         cols.matmul(&w.t()?)?
-            .broadcast_add(&self.bias)?
+            .broadcast_add(&param(&self.bias))?
             .reshape((n, self.out.0, self.out.1, co))
     }
 }
@@ -112,8 +115,7 @@ impl Deconv {
         let co = self.weight.dim(1)?;
         let (hf, wf) = (2 * hi + 2, 2 * wi + 2);
         // [in, out, ky, kx] -> [in, ky, kx, out]: a row of taps, each a run of channels.
-        let w = self
-            .weight
+        let w = param(&self.weight)
             .permute((0, 2, 3, 1))?
             .reshape((ci, TAPS * co))?;
         let cols = x
@@ -125,7 +127,7 @@ impl Deconv {
             .reshape((n, hf, wf, co))?
             .narrow(1, 1, self.out.0)?
             .narrow(2, 1, self.out.1)?
-            .broadcast_add(&self.bias)
+            .broadcast_add(&param(&self.bias))
     }
 }
 

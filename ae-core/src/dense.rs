@@ -9,6 +9,7 @@
 //! column sum, skipping the input's gradient when nothing upstream wants it. Every MLP of
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
+use crate::grad::param;
 use crate::layers::Activation;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
@@ -16,6 +17,7 @@ use candle_core::{
 
 /// `act(x W^T + b)` for `x: [n, in]`, `w: [out, in]`, `b: [out]`.
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
+    let (w, b) = (&param(w), &param(b));
     let fused = x.device().is_cpu()
         && [x.dtype(), w.dtype(), b.dtype()] == [DType::F32; 3]
         && x.rank() == 2;

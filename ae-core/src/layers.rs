@@ -190,6 +190,19 @@ mod tests {
     }
 
     #[test]
+    fn no_grad_records_nothing_and_changes_no_value() -> Result<()> {
+        let (_vm, mlp) = build(3)?;
+        let x = Tensor::new(&[[1f32, -2., 0.5, 0., 3., -1., 2., 1.]], &Device::Cpu)?;
+        let tracked = mlp.forward(&x)?;
+        let untracked = crate::grad::no_grad(|| mlp.forward(&x))?;
+        assert!(tracked.track_op() && !untracked.track_op());
+        assert_eq!(tracked.to_vec2::<f32>()?, untracked.to_vec2::<f32>()?);
+        // Tracking is back on afterwards.
+        assert!(mlp.forward(&x)?.track_op());
+        Ok(())
+    }
+
+    #[test]
     fn forward_matches_a_hand_computation() -> Result<()> {
         let (vm, mlp) = build(2)?;
         let x = Tensor::new(&[[1f32, -2., 0.5, 0., 3., -1., 2., 1.]], &Device::Cpu)?;

@@ -7,6 +7,7 @@ pub mod dense;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod grad;
 pub mod image;
 pub mod layers;
 pub mod losses;

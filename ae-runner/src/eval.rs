@@ -329,14 +329,9 @@ pub fn rerun(
     })?;
     let batch = exp.train.eval_batch_size;
     let mut metrics = train::write_test(model.as_ref(), &data, batch, &streams, dir)?;
-    metrics.extend(evaluate(
-        exp,
-        model.as_ref(),
-        &device,
-        &streams,
-        dir,
-        cache,
-    )?);
+    metrics.extend(ae_core::grad::no_grad(|| {
+        evaluate(exp, model.as_ref(), &device, &streams, dir, cache)
+    })?);
     if let Some(mut status) = Status::read(dir) {
         status.test = metrics.clone();
         status.write(dir)?;

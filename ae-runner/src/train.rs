@@ -193,16 +193,18 @@ pub fn run(
 
     let result =
         train(exp, model.as_mut(), &data, &streams, dir, start, &config).and_then(|mut test| {
-            pictures::write_basic(model.as_ref(), &data, &streams, dir)?;
-            test.extend(eval::evaluate(
-                exp,
-                model.as_ref(),
-                &device,
-                &streams,
-                dir,
-                cache,
-            )?);
-            Ok(test)
+            ae_core::grad::no_grad(|| {
+                pictures::write_basic(model.as_ref(), &data, &streams, dir)?;
+                test.extend(eval::evaluate(
+                    exp,
+                    model.as_ref(),
+                    &device,
+                    &streams,
+                    dir,
+                    cache,
+                )?);
+                Ok(test)
+            })
         });
     status.ended = Some(outputs::now());
     status.seconds = Some(earlier + t0.elapsed().as_secs_f64());
@@ -366,7 +368,7 @@ fn evaluate(
     let mut sums = Sums::default();
     for x in chunks(images, batch)? {
         let n = x.dim(0)?;
-        sums.add(&model.evaluate(&x, &mut rng)?, n)?;
+        sums.add(&ae_core::grad::no_grad(|| model.evaluate(&x, &mut rng))?, n)?;
     }
     Ok(sums.means()?)
 }
