@@ -9,6 +9,7 @@
 //! column sum, skipping the input's gradient when nothing upstream wants it. Every MLP of
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
+use crate::cpu::f32_slice;
 use crate::grad::param;
 use crate::layers::Activation;
 use candle_core::{
@@ -38,7 +39,8 @@ pub fn dense_layer(x: &Tensor, layer: &candle_nn::Linear, act: Activation) -> Re
 
 struct Dense(Activation);
 
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// The elements of a (possibly strided) f32 tensor from its first one on.
+fn strided_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
     match s {
         CpuStorage::F32(v) => Ok(&v[l.start_offset()..]),
         _ => candle_core::bail!("dense: {what} is not f32"),
@@ -75,9 +77,9 @@ impl CustomOp3 for Dense {
             );
         }
         let (x, w, b) = (
-            slice(xs, xl, "x")?,
-            slice(ws, wl, "w")?,
-            slice(bs, bl, "b")?,
+            strided_f32(xs, xl, "x")?,
+            strided_f32(ws, wl, "w")?,
+            strided_f32(bs, bl, "b")?,
         );
         let b_stride = bl.stride()[0];
         let mut y = Vec::with_capacity(n * out);
@@ -128,9 +130,10 @@ impl CustomOp3 for Dense {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dy = dy.contiguous()?;
         let dz = match self.0 {
-            Activation::None => dy.contiguous()?,
-            act => dy.contiguous()?.apply_op2_no_bwd(y, &ActGrad(act))?,
+            Activation::None => dy,
+            act => dy.apply_op2_no_bwd(y, &ActGrad(act))?,
         };
         let dx = if x.track_op() {
             Some(dz.matmul(&w.detach())?)
@@ -166,13 +169,9 @@ impl CustomOp2 for ActGrad {
         ys: &CpuStorage,
         yl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (Some((d0, d1)), Some((y0, y1))) = (dl.contiguous_offsets(), yl.contiguous_offsets())
-        else {
-            candle_core::bail!("dense-activation-grad: expected contiguous inputs")
-        };
         let (d, y) = (
-            &slice(ds, dl, "dy")?[..d1 - d0],
-            &slice(ys, yl, "y")?[..y1 - y0],
+            f32_slice(ds, dl, self.name())?,
+            f32_slice(ys, yl, self.name())?,
         );
         let pairs = d.iter().zip(y);
         let out: Vec<f32> = match self.0 {
@@ -200,10 +199,7 @@ impl CustomOp1 for ColumnSum {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (n, d) = l.shape().dims2()?;
-        let Some((a, b)) = l.contiguous_offsets() else {
-            candle_core::bail!("dense-column-sum: expected a contiguous input")
-        };
-        let x = &slice(s, l, "dz")?[..b - a];
+        let x = f32_slice(s, l, self.name())?;
         let mut sum = vec![0f32; d];
         for row in x.chunks_exact(d).take(n) {
             sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);

@@ -2,6 +2,7 @@
 //! seeded random streams and image grids. Nothing here knows about variants or YAML files.
 
 pub mod conv;
+mod cpu;
 pub mod data;
 pub mod dense;
 pub mod device;

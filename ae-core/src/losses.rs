@@ -1,6 +1,7 @@
 //! Losses, each per image (summed over pixels or latent dims, one value per row) or per pixel,
 //! computed from logits in numerically stable forms.
 
+use crate::cpu::f32_slice;
 use candle_core::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 /// log(1 + exp(x)) without overflow: relu(x) + log(1 + exp(-|x|)).
@@ -35,13 +36,6 @@ fn bce_with_logits_ops(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// [n, d] logits and targets to [n] sums; the gradient is (sigmoid(l) - t) per pixel.
 struct BceWithLogits;
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("bce-with-logits: expected contiguous f32"),
-    }
-}
-
 impl CustomOp2 for BceWithLogits {
     fn name(&self) -> &'static str {
         "bce-with-logits"
@@ -55,7 +49,8 @@ impl CustomOp2 for BceWithLogits {
         tl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (n, d) = ll.shape().dims2()?;
-        let (l, t) = (contiguous_f32(ls, ll)?, contiguous_f32(ts, tl)?);
+        let op = self.name();
+        let (l, t) = (f32_slice(ls, ll, op)?, f32_slice(ts, tl, op)?);
         let sums = l
             .chunks_exact(d)
             .zip(t.chunks_exact(d))
@@ -99,10 +94,11 @@ impl CustomOp3 for BceGrad {
         gl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (_, d) = ll.shape().dims2()?;
+        let op = self.name();
         let (l, t, g) = (
-            contiguous_f32(ls, ll)?,
-            contiguous_f32(ts, tl)?,
-            contiguous_f32(gs, gl)?,
+            f32_slice(ls, ll, op)?,
+            f32_slice(ts, tl, op)?,
+            f32_slice(gs, gl, op)?,
         );
         let mut out = Vec::with_capacity(l.len());
         for ((l, t), &g) in l.chunks_exact(d).zip(t.chunks_exact(d)).zip(g) {

@@ -3,6 +3,7 @@
 //! over weight, gradient and moments, instead of the dozen tensor ops of candle-nn's AdamW:
 //! the step is memory-bound, so every extra pass over the moments costs as much as the maths.
 
+use crate::cpu::{f32_slice, f32_slice_mut};
 use crate::error::{ensure, ConfigError};
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor, Var};
@@ -255,20 +256,6 @@ impl AdamUpdate {
     }
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("adam: expected a contiguous f32 tensor"),
-    }
-}
-
-fn f32_slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout) -> Result<&'a mut [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&mut v[a..b]),
-        _ => candle_core::bail!("adam: expected a contiguous f32 tensor"),
-    }
-}
-
 /// One Adam step in place on a weight, given its gradient, with the variable's host moments:
 /// g += wd w; m <- b1 m + (1 - b1) g; v <- b2 v + (1 - b2) g^2;
 /// w <- w - step_size m / (sqrt(v) / sqrt(1 - b2^t) + eps).
@@ -285,7 +272,7 @@ impl candle_core::InplaceOp2 for AdamOp<'_> {
 
     fn cpu_fwd(&self, w: &mut CpuStorage, lw: &Layout, g: &CpuStorage, lg: &Layout) -> Result<()> {
         let u = self.u;
-        let (w, g) = (f32_slice_mut(w, lw)?, f32_slice(g, lg)?);
+        let (w, g) = (f32_slice_mut(w, lw, "adam")?, f32_slice(g, lg, "adam")?);
         let mut mv = self.mv.borrow_mut();
         if g.len() != w.len() || mv.len() != 2 * w.len() {
             candle_core::bail!(

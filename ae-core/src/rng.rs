@@ -71,6 +71,16 @@ enum Kind {
     Unit,
 }
 
+impl Kind {
+    /// One value, as drawn one by one and as drawn ahead.
+    fn sample(self, r: &mut ChaCha8Rng) -> f32 {
+        match self {
+            Self::Normal => r.sample(StandardNormal),
+            Self::Unit => r.random(),
+        }
+    }
+}
+
 const FIRST_BLOCK: usize = 1 << 16;
 const MAX_BLOCK: usize = 1 << 24;
 
@@ -129,7 +139,7 @@ impl Rng {
         if self.ahead.is_some() {
             return self.take(Kind::Normal, &shape, dev);
         }
-        self.draw(shape, dev, |r| r.sample(StandardNormal))
+        self.draw(shape, dev, |r| Kind::Normal.sample(r))
     }
 
     /// 1.0 with probability `p`, else 0.0.
@@ -181,10 +191,7 @@ impl Rng {
             if left == 0 {
                 let len = a.next_len.max(need);
                 let r = &mut self.inner;
-                let v: Vec<f32> = match kind {
-                    Kind::Normal => (0..len).map(|_| r.sample(StandardNormal)).collect(),
-                    Kind::Unit => (0..len).map(|_| r.random::<f32>()).collect(),
-                };
+                let v: Vec<f32> = (0..len).map(|_| kind.sample(r)).collect();
                 a.block = Some(Tensor::from_vec(v, len, &a.dev)?);
                 a.pos = 0;
                 a.next_len = (a.next_len * 2).min(MAX_BLOCK);

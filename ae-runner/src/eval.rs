@@ -82,8 +82,19 @@ impl EvalConfig {
 }
 
 /// Evaluates `model` as `exp.eval` says, writes eval.csv (settings, then metrics) and the
-/// pictures into `dir`, and returns the metrics.
+/// pictures into `dir`, and returns the metrics. Nothing here needs a gradient.
 pub fn evaluate(
+    exp: &Experiment,
+    model: &dyn Autoencoder,
+    device: &Device,
+    streams: &Streams,
+    dir: &Path,
+    cache: &mut DataCache,
+) -> Result<Vec<(String, f64)>> {
+    ae_core::grad::no_grad(|| evaluate_without_grad(exp, model, device, streams, dir, cache))
+}
+
+fn evaluate_without_grad(
     exp: &Experiment,
     model: &dyn Autoencoder,
     device: &Device,
@@ -329,9 +340,14 @@ pub fn rerun(
     })?;
     let batch = exp.train.eval_batch_size;
     let mut metrics = train::write_test(model.as_ref(), &data, batch, &streams, dir)?;
-    metrics.extend(ae_core::grad::no_grad(|| {
-        evaluate(exp, model.as_ref(), &device, &streams, dir, cache)
-    })?);
+    metrics.extend(evaluate(
+        exp,
+        model.as_ref(),
+        &device,
+        &streams,
+        dir,
+        cache,
+    )?);
     if let Some(mut status) = Status::read(dir) {
         status.test = metrics.clone();
         status.write(dir)?;

@@ -118,12 +118,7 @@ struct Common {
 impl Common {
     /// Reads the experiment with the `--set` overrides and expands its runs.
     fn plan(&self, experiment: &std::path::Path) -> anyhow::Result<sweep::Plan> {
-        let sets = self
-            .sets
-            .iter()
-            .map(|s| config::parse_set(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(sweep::plan(&Document::read(experiment, &sets)?)?)
+        plan(experiment, &self.sets)
     }
 
     /// The `--set` and `--device` flags again, for child processes and Slurm tasks.
@@ -256,12 +251,24 @@ fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn eval(a: EvalArgs) -> anyhow::Result<u8> {
-    let sets = a
-        .sets
+/// `--set KEY=VALUE` flags as (dotted key, value).
+fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, serde_yaml::Value)>> {
+    Ok(sets
         .iter()
         .map(|s| config::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<_, _>>()?)
+}
+
+/// The runs of an experiment file with `--set` overrides.
+fn plan(experiment: &std::path::Path, sets: &[String]) -> anyhow::Result<sweep::Plan> {
+    Ok(sweep::plan(&Document::read(
+        experiment,
+        &parse_sets(sets)?,
+    )?)?)
+}
+
+fn eval(a: EvalArgs) -> anyhow::Result<u8> {
+    let sets = parse_sets(&a.sets)?;
     // One cache for all the runs: the data are read, and the pixel classifiers fit, once.
     let mut cache = train::DataCache::default();
     for dir in &a.runs {
@@ -280,12 +287,7 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
 }
 
 fn parity(a: ParityArgs) -> anyhow::Result<u8> {
-    let sets = a
-        .sets
-        .iter()
-        .map(|s| config::parse_set(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    let plan = sweep::plan(&Document::read(&a.experiment, &sets)?)?;
+    let plan = plan(&a.experiment, &a.sets)?;
     if let Some(first) = plan.runs.first() {
         train::set_threads(first.exp.train.threads);
     }

@@ -22,9 +22,15 @@ pub fn write_basic(
     let shape = data.image_shape;
     let n = data.test.len().min(16);
     let x = data.test.images.narrow(0, 0, n)?;
-    let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
+    let (rows, samples) = ae_core::grad::no_grad(|| -> Result<_> {
+        let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
+        Ok((
+            rows,
+            model.sample(64, &mut streams.stream(Purpose::Sample, 0))?,
+        ))
+    })?;
     write_png(&dir.join("reconstructions.png"), &rows, shape)?;
-    if let Some(s) = model.sample(64, &mut streams.stream(Purpose::Sample, 0))? {
+    if let Some(s) = samples {
         let rows: Vec<Tensor> = (0..8)
             .map(|r| s.narrow(0, r * 8, 8))
             .collect::<candle_core::Result<_>>()?;

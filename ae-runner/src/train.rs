@@ -193,18 +193,16 @@ pub fn run(
 
     let result =
         train(exp, model.as_mut(), &data, &streams, dir, start, &config).and_then(|mut test| {
-            ae_core::grad::no_grad(|| {
-                pictures::write_basic(model.as_ref(), &data, &streams, dir)?;
-                test.extend(eval::evaluate(
-                    exp,
-                    model.as_ref(),
-                    &device,
-                    &streams,
-                    dir,
-                    cache,
-                )?);
-                Ok(test)
-            })
+            pictures::write_basic(model.as_ref(), &data, &streams, dir)?;
+            test.extend(eval::evaluate(
+                exp,
+                model.as_ref(),
+                &device,
+                &streams,
+                dir,
+                cache,
+            )?);
+            Ok(test)
         });
     status.ended = Some(outputs::now());
     status.seconds = Some(earlier + t0.elapsed().as_secs_f64());

@@ -4,36 +4,25 @@
 //! ahead and gives exactly the numbers of the streams drawn step by step; the AAE's mixture
 //! prior, which also draws indices, does not say so.
 
+mod common;
+
 use ae_core::data::{Batches, DataConfig, Dataset};
-use ae_core::optim::OptimizerConfig;
 use ae_core::rng::{Purpose, Rng, Streams};
-use ae_variants::{parse, Autoencoder, BuildContext, ModelConfig};
+use ae_variants::Autoencoder;
 use candle_core::Device;
-use std::path::Path;
 
 fn mnist(binarize: &str) -> Dataset {
     let cfg: DataConfig = serde_yaml::from_str(&format!("binarize: {binarize}")).unwrap();
-    let cfg = DataConfig {
-        root: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")),
+    common::mnist(DataConfig {
         train_limit: Some(200),
         val_size: 0,
         test_limit: Some(64),
         ..cfg
-    };
-    Dataset::load(&cfg, &Device::Cpu, &Streams::new(0)).unwrap()
+    })
 }
 
 fn build(model_yaml: &str, data: &Dataset) -> Box<dyn Autoencoder> {
-    let model = ModelConfig::from_value(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
-    let opt = OptimizerConfig::default();
-    let ctx = BuildContext {
-        device: &Device::Cpu,
-        input_dim: data.dim(),
-        image_shape: data.image_shape,
-        optimizer: &opt,
-        streams: Streams::new(3),
-    };
-    parse(&model).unwrap().build(&model, &ctx).unwrap()
+    common::build(model_yaml, data, Streams::new(3))
 }
 
 /// Every loss of two epochs at batch 48 (the last batch is smaller), then every evaluation

@@ -1,41 +1,28 @@
 //! Each variant, built through `parse` as the runner builds it, trains a few steps on a few
 //! hundred real MNIST images and its loss falls.
 
+mod common;
+
 use ae_core::data::{Batches, DataConfig, Dataset};
 use ae_core::eval::iwae::log_mean_exp;
-use ae_core::optim::OptimizerConfig;
 use ae_core::rng::{Purpose, Streams};
-use ae_variants::{parse, Autoencoder, BuildContext, ModelConfig};
-use candle_core::Device;
-use std::path::Path;
+use ae_variants::Autoencoder;
 
 fn mnist(n: usize) -> Dataset {
-    let cfg = DataConfig {
-        root: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/mnist")),
+    common::mnist(DataConfig {
         train_limit: Some(n),
         val_size: 0,
         test_limit: Some(100),
         ..Default::default()
-    };
-    Dataset::load(&cfg, &Device::Cpu, &Streams::new(0)).unwrap()
+    })
 }
 
 /// Trains `steps` steps on 320 images; returns the model, the data, and the mean of the first
 /// loss term over the first and the last 5 steps.
 fn train(model_yaml: &str, steps: usize) -> (Box<dyn Autoencoder>, Dataset, (f64, f64)) {
     let data = mnist(320);
-    let model = ModelConfig::from_value(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
-    let spec = parse(&model).unwrap();
     let streams = Streams::new(1);
-    let opt = OptimizerConfig::default();
-    let ctx = BuildContext {
-        device: &Device::Cpu,
-        input_dim: data.dim(),
-        image_shape: data.image_shape,
-        optimizer: &opt,
-        streams,
-    };
-    let mut ae = spec.build(&model, &ctx).unwrap();
+    let mut ae = common::build(model_yaml, &data, streams);
     let mut rng = streams.stream(Purpose::Train, 0);
     let mut losses = Vec::new();
     for epoch in 0.. {
