@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
     let yaml = parts.next().unwrap_or_default().to_string();
     let sets: Vec<_> = parts.filter_map(|s| parse_set(s).ok()).collect();
     if let Ok(doc) = Document::parse(Path::new("fuzz.yaml"), yaml, &sets) {
-        let _ = ae_runner::sweep::plan(&doc);
+        let _ = ae_runner::config::plan(&doc);
     }
 });

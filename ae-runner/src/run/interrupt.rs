@@ -7,6 +7,11 @@ use std::sync::Arc;
 
 static SIGNAL: std::sync::OnceLock<Arc<AtomicUsize>> = std::sync::OnceLock::new();
 
+/// Stopped by a signal after a step.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted(pub i32);
+
 /// Routes SIGINT and SIGTERM to the flag (once per process).
 pub fn install() -> std::io::Result<()> {
     let flag = SIGNAL.get_or_init(|| Arc::new(AtomicUsize::new(0)));

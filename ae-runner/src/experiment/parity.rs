@@ -3,8 +3,8 @@
 //! against the CPU before its numbers are trusted. The gradients are read from Adam's first
 //! moment, which after one step is (1 - beta1) g for every variable of every optimiser.
 
-use crate::config::Experiment;
-use crate::train::{build, DataCache};
+use crate::config::{Experiment, Plan};
+use crate::run::context::{build, set_threads, DataCache};
 use ae_core::data::Batches;
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::checkpoint_state;
@@ -78,6 +78,45 @@ pub fn one_step(exp: &Experiment, device: &Device, cache: &mut DataCache) -> Res
         });
     }
     Ok(out)
+}
+
+/// Every run's first step on `device` against the CPU: one row per run and compared quantity,
+/// and the worst (a NaN counts as the worst).
+pub struct Report {
+    pub rows: Vec<(String, Compared)>,
+    pub device: String,
+}
+
+impl Report {
+    /// The worst relative difference and where it was; None when nothing was compared.
+    pub fn worst(&self) -> Option<(f64, String)> {
+        let mut worst: Option<(f64, String)> = None;
+        for (run, c) in &self.rows {
+            if worst.as_ref().is_none_or(|w| c.rel.is_nan() || c.rel > w.0) {
+                worst = Some((c.rel, format!("{run} {}", c.what)));
+            }
+        }
+        worst
+    }
+}
+
+/// [`one_step`] for every run of `plan` on the device `spec`.
+pub fn check(plan: &Plan, spec: &str) -> Result<Report> {
+    if let Some(first) = plan.runs.first() {
+        set_threads(first.exp.train.threads);
+    }
+    let device = ae_core::device::open(spec)?;
+    let mut cache = DataCache::default();
+    let mut rows = Vec::new();
+    for run in &plan.runs {
+        for c in one_step(&run.exp, &device, &mut cache)? {
+            rows.push((run.name.clone(), c));
+        }
+    }
+    Ok(Report {
+        rows,
+        device: ae_core::device::describe(&device),
+    })
 }
 
 #[cfg(test)]

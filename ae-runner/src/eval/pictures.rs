@@ -2,7 +2,7 @@
 //! samples from the prior, interpolations between test images, the decoded grid of a 2-D
 //! latent space and a scatter of the test codes.
 
-use crate::outputs;
+use crate::results::files::{sync_rename, tmp_path, write_atomic};
 use ae_core::data::Dataset;
 use ae_core::image::write_grid;
 use ae_core::rng::{Purpose, Streams};
@@ -126,13 +126,13 @@ pub fn latent_scatter(codes: &Tensor, labels: &[u32], path: &Path) -> Result<()>
         let title = format!("test codes: first 2 principal components of {dim}");
         (ae_core::eval::pca::project_2d(codes)?, title)
     };
-    let svg = crate::plot::scatter_svg(&points, labels, &title);
-    outputs::write_atomic(path, svg.as_bytes())
+    let svg = crate::results::plot::scatter_svg(&points, labels, &title);
+    write_atomic(path, svg.as_bytes())
 }
 
 /// A grid at twice the size, written atomically.
 fn write_png(path: &Path, rows: &[Tensor], shape: (usize, usize, usize)) -> Result<()> {
-    let tmp = outputs::tmp_path(path);
+    let tmp = tmp_path(path);
     write_grid(&tmp, rows, shape, 2)?;
-    outputs::sync_rename(&tmp, path)
+    sync_rename(&tmp, path)
 }

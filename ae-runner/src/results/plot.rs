@@ -2,8 +2,8 @@
 //! key with error bars over seeds, a VAE's rate-distortion picture, a run's learning curves and
 //! a scatter of latent codes. Each is a grid of panels drawn by one function, `panel`.
 
-use crate::outputs::write_atomic;
-use crate::summary::{num, Group, Stat};
+use crate::results::files::write_atomic;
+use crate::results::stats::{num, Group, Stat};
 use anyhow::{Context, Result};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};

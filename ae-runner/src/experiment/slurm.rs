@@ -1,7 +1,7 @@
 //! `ae-runner slurm`: an sbatch job array for a sweep, one task per shard, and a summarize
 //! job that runs after all of them whatever their exit.
 
-use crate::outputs::write_atomic;
+use crate::results::files::write_atomic;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 

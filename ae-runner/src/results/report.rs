@@ -2,9 +2,12 @@
 //! its status, tables, learning curves, pictures and config). Every image is inline, so the
 //! file can be mailed or archived alone and opened without a network.
 
-use crate::outputs::{self, write_atomic};
-use crate::plot::{self, escape};
-use crate::summary::{self, num, RunRecord, Table};
+use crate::results::files::write_atomic;
+use crate::results::plot::{self, escape};
+use crate::results::records::{collect, RunRecord};
+use crate::results::stats::num;
+use crate::results::status::now;
+use crate::results::summary::{self, Table};
 use ae_core::UserError;
 use anyhow::{Context, Result};
 use base64::Engine;
@@ -54,7 +57,7 @@ pub fn write(exp_dir: &Path) -> Result<PathBuf> {
     if !exp_dir.is_dir() {
         return Err(UserError(format!("{} is not a results folder", exp_dir.display())).into());
     }
-    let runs = summary::collect(exp_dir)?;
+    let runs = collect(exp_dir)?;
     if runs.is_empty() && !exp_dir.join("summary.csv").exists() {
         return Err(UserError(format!(
             "{} is not an experiment folder: it holds no run folders (<run>/run.json) and no summary.csv",
@@ -77,7 +80,7 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body>\n\
          <h1>{0}</h1>\n<p class=\"meta\">Report made {1} from {2}. <span id=\"image-check\">(images not checked: scripts are off)</span></p>\n",
         escape(&name),
-        outputs::now(),
+        now(),
         escape(&exp_dir.display().to_string())
     );
     h.push_str("<h2>Summary</h2>\n<p>Test and evaluation metrics: mean ± sample std over seeds; n = finished runs.</p>\n");
@@ -247,7 +250,7 @@ fn td(v: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outputs::Status;
+    use crate::results::status::Status;
 
     /// A run folder with a run.json of `status` and a one-line config.yaml.
     fn fake_run(exp: &Path, name: &str, status: &str, config: &str) -> PathBuf {

@@ -1,7 +1,9 @@
 //! `sweep:` (a grid of dotted keys -> lists of values) times `cases:` (a list of override
 //! maps) -> the runs of an experiment, each validated before anything runs.
 
-use crate::config::{parse_experiment, set_dotted, Document, Experiment, Override, RunOrigin};
+use crate::config::document::{set_dotted, Document, Override, RunOrigin};
+use crate::config::schema::{parse_experiment, Experiment};
+use crate::results::naming::run_name;
 use ae_core::{ConfigError, UserError};
 use serde_yaml::{Mapping, Value};
 
@@ -19,41 +21,6 @@ pub struct Plan {
     pub runs: Vec<PlannedRun>,
     /// The keys that vary between runs (grid keys, then case keys), in order.
     pub keys: Vec<String>,
-}
-
-/// A value as it appears in a folder name: `0.5`, `vae`, `[256,64]` -> `256-64`.
-pub fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Sequence(items) => items.iter().map(show).collect::<Vec<_>>().join("-"),
-        Value::Null => "null".into(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
-    }
-    .replace(['/', '\\', ',', '='], "_")
-}
-
-/// Folder name of a run: `kl_weight=0.5,seed=1` (a key's last part, unless two keys share it).
-fn run_name(values: &[(String, Value)], keys: &[String], seed: u64) -> String {
-    if values.is_empty() {
-        return format!("seed={seed}");
-    }
-    let leaf = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    let short = |k: &str| {
-        let l = leaf(k);
-        if keys.iter().filter(|o| leaf(o) == l).count() > 1 {
-            k.to_string()
-        } else {
-            l
-        }
-    };
-    values
-        .iter()
-        .map(|(k, v)| format!("{}={}", short(k), show(v)))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 fn as_overrides(map: &Mapping, at: &str) -> Result<Vec<(String, Value)>, ConfigError> {

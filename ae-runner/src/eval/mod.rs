@@ -3,83 +3,21 @@
 //! probe and k-NN on the codes beside the same classifiers on raw pixels, one-class anomaly
 //! AUROC for a run trained on some classes only, and the pictures of the latent space.
 
-use crate::config::{Document, Experiment};
-use crate::outputs::{self, Status};
-use crate::train::{self, DataCache};
-use crate::{pictures, sweep};
+pub mod pictures;
+
+use crate::config::{EvalConfig, Experiment};
+use crate::results::files::write_row_csv;
+use crate::run::context::DataCache;
+use crate::run::interrupt::{self, Interrupted};
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
-use ae_core::error::{ensure, ConfigError};
 use ae_core::eval::iwae::log_mean_exp;
 use ae_core::eval::{auroc, knn_accuracy, linear_probe, ProbeConfig};
 use ae_core::rng::{Purpose, Streams};
-use ae_core::UserError;
 use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// `eval:`: what is evaluated after training; the defaults take seconds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvalConfig {
-    /// Importance samples per image for the IWAE bound on -log p(x) (VAE only; 0: off).
-    pub iwae_k: usize,
-    /// Test images the bound is estimated on, the first ones (0: all).
-    pub iwae_images: usize,
-    /// A linear probe (logistic regression) on the codes.
-    pub probe: bool,
-    /// Neighbours of the k-NN classifier on the codes (0: off).
-    pub knn_k: usize,
-    /// Training images, of every class, the probe and k-NN are fit on (0: all).
-    pub fit_images: usize,
-    /// The same classifiers on raw pixels beside them.
-    pub pixels: bool,
-    /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
-    pub pictures: bool,
-}
-
-impl Default for EvalConfig {
-    fn default() -> Self {
-        Self {
-            iwae_k: 100,
-            iwae_images: 1000,
-            probe: true,
-            knn_k: 5,
-            fit_images: 10000,
-            pixels: true,
-            pictures: true,
-        }
-    }
-}
-
-impl EvalConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(
-            self.fit_images == 0 || self.knn_k <= self.fit_images,
-            "eval.knn_k",
-            || {
-                format!(
-                    "{} is not allowed: at most eval.fit_images ({})",
-                    self.knn_k, self.fit_images
-                )
-            },
-        )
-    }
-
-    /// The settings as (name, value) columns of eval.csv.
-    fn columns(&self) -> Vec<(String, String)> {
-        [
-            ("iwae_k", self.iwae_k),
-            ("iwae_images", self.iwae_images),
-            ("fit_images", self.fit_images),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-}
 
 /// Evaluates `model` as `exp.eval` says, writes eval.csv (settings, then metrics) and the
 /// pictures into `dir`, and returns the metrics. Nothing here needs a gradient.
@@ -173,7 +111,7 @@ fn evaluate_without_grad(
 
     let mut row = cfg.columns();
     row.extend(out.iter().map(|(k, v)| (k.clone(), format!("{v:.6}"))));
-    outputs::write_row_csv(&dir.join("eval.csv"), &row)?;
+    write_row_csv(&dir.join("eval.csv"), &row)?;
     Ok(out)
 }
 
@@ -261,9 +199,9 @@ fn iwae_nll(
         total += s.to_scalar::<f64>()?;
         bar.inc(x.dim(0)? as u64);
         // The full bound takes minutes: Ctrl-C stops here, and the run resumes into it.
-        if let Some(sig) = crate::interrupt::received() {
+        if let Some(sig) = interrupt::received() {
             bar.abandon();
-            return Err(train::Interrupted(sig).into());
+            return Err(Interrupted(sig).into());
         }
     }
     bar.finish_and_clear();
@@ -289,68 +227,4 @@ fn scores(
         }
     }
     Ok(by_name.into_iter().collect())
-}
-
-/// `ae-runner eval RUN_DIR`: evaluates a finished run again from its saved weights with
-/// `eval.*` overrides: the test metrics (test.csv) and the evaluation (eval.csv, pictures),
-/// both replacing the metrics in run.json (the summary tables read them there). Runs trained
-/// before a metric existed get it this way.
-pub fn rerun(
-    dir: &Path,
-    sets: &[(String, serde_yaml::Value)],
-    device: Option<&str>,
-    threads: Option<usize>,
-    cache: &mut DataCache,
-) -> Result<Vec<(String, f64)>> {
-    if let Some((k, _)) = sets.iter().find(|(k, _)| !k.starts_with("eval.")) {
-        return Err(UserError(format!(
-            "--set {k}: only eval.* keys can change when evaluating a trained run"
-        ))
-        .into());
-    }
-    let config = dir.join("config.yaml");
-    let weights = dir.join("model.safetensors");
-    if !config.is_file() {
-        return Err(UserError(format!(
-            "{}: not a run folder (no config.yaml)",
-            dir.display()
-        ))
-        .into());
-    }
-    if !weights.is_file() {
-        return Err(UserError(format!(
-            "{}: no model.safetensors: the run has not finished",
-            dir.display()
-        ))
-        .into());
-    }
-    let plan = sweep::plan(&Document::read(&config, sets)?)?;
-    let exp = &plan.runs[0].exp;
-    train::set_threads(threads.unwrap_or(exp.train.threads));
-    let device = ae_core::device::open(device.unwrap_or(&exp.train.device))?;
-    let streams = Streams::new(exp.train.seed);
-    let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
-    let model = train::build(exp, &data, &device, streams)?;
-    let saved = candle_core::safetensors::load(&weights, &device)?;
-    ae_variants::load_weights(model.as_ref(), &saved, "").map_err(|e| {
-        UserError(format!(
-            "{}: does not fit this run's model: {e}",
-            weights.display()
-        ))
-    })?;
-    let batch = exp.train.eval_batch_size;
-    let mut metrics = train::write_test(model.as_ref(), &data, batch, &streams, dir)?;
-    metrics.extend(evaluate(
-        exp,
-        model.as_ref(),
-        &device,
-        &streams,
-        dir,
-        cache,
-    )?);
-    if let Some(mut status) = Status::read(dir) {
-        status.test = metrics.clone();
-        status.write(dir)?;
-    }
-    Ok(metrics)
 }

@@ -1,0 +1,297 @@
+//! `ae-runner EXPERIMENT.yaml`: trains what the file says (every run of its sweep) and writes
+//! results/<name>/<run>/ and the experiment's summary tables. A thin shell over the library.
+//! Exit codes: 0 done, 1 a run failed or diverged, 2 the user's mistake (config, flags, data).
+
+mod args;
+
+use ae_core::UserError;
+use ae_runner::config::Plan;
+use ae_runner::experiment::{self, jobs, parity, reeval, slurm, Event, Options};
+use ae_runner::results::{report, summary};
+use ae_runner::run::context::DataCache;
+use ae_runner::run::interrupt;
+use anyhow::Context;
+use args::{parse_sets, plan, Cli, Command, EvalArgs, ParityArgs, RunArgs, SlurmArgs};
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when the reader of stdout goes away
+    // (`ae-runner ... --dry-run | head`) instead of failing to print.
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    // Keep freed tensors' memory in the process: glibc hands every block over 128 KiB back to
+    // the kernel, which zeroes fresh pages on the next step's allocation of the same size.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc tuning before any allocation-heavy work or thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 512 << 20);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    // Before any work, so that Ctrl-C never lands between a write and its rename.
+    if let Err(e) = interrupt::install() {
+        eprintln!("error: cannot install the signal handlers: {e}");
+        return ExitCode::from(1);
+    }
+    let result = match cli.command {
+        Some(Command::Summarize { dir }) => summarize(&dir),
+        Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        Some(Command::Report { dir }) => write_report(&dir),
+        Some(Command::Eval(args)) => eval(args),
+        Some(Command::Slurm(args)) => write_slurm(args),
+        Some(Command::Parity(args)) => check_parity(args),
+        None => run(cli.run),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(if experiment::is_users(&e) { 2 } else { 1 })
+        }
+    }
+}
+
+fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
+    if !dir.is_dir() {
+        return Err(UserError(format!("{} is not a results folder", dir.display())).into());
+    }
+    experiment::finish(dir, true, &mut print_event)?;
+    Ok(0)
+}
+
+fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
+    if let Some(d) = dirs.iter().find(|d| !d.is_dir()) {
+        return Err(UserError(format!("{} is not a results folder", d.display())).into());
+    }
+    print!("{}", summary::compare(dirs, to)?);
+    println!("written: {}.md, {}.csv", to.display(), to.display());
+    Ok(0)
+}
+
+fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
+    println!("report: {}", report::write(dir)?.display());
+    Ok(0)
+}
+
+fn eval(a: EvalArgs) -> anyhow::Result<u8> {
+    let sets = parse_sets(&a.sets)?;
+    // One cache for all the runs: the data are read, and the pixel classifiers fit, once.
+    let mut cache = DataCache::default();
+    for dir in &a.runs {
+        let device = a.device.as_deref();
+        let metrics = reeval::rerun(dir, &sets, device, a.threads, &mut cache)?;
+        println!("evaluated: {}", dir.display());
+        print_test(&metrics);
+    }
+    // The experiments' tables and reports show the new numbers.
+    let mut exp_dirs: Vec<&std::path::Path> = a.runs.iter().filter_map(|d| d.parent()).collect();
+    exp_dirs.dedup();
+    for exp_dir in exp_dirs {
+        experiment::finish(exp_dir, false, &mut print_event)?;
+    }
+    Ok(0)
+}
+
+fn check_parity(a: ParityArgs) -> anyhow::Result<u8> {
+    let report = parity::check(&plan(&a.experiment, &a.sets)?, &a.device)?;
+    println!("| run | compared | max rel. difference |\n|---|---|---|");
+    for (run, c) in &report.rows {
+        println!("| {run} | {} | {:.2e} |", c.what, c.rel);
+    }
+    let worst = report
+        .worst()
+        .context("nothing to compare: the experiment has no runs")?;
+    let ok = worst.0 <= a.tolerance;
+    println!(
+        "parity {} against cpu: worst {:.2e} ({}), tolerance {:.0e}: {}",
+        report.device,
+        worst.0,
+        worst.1,
+        a.tolerance,
+        if ok { "pass" } else { "FAIL" }
+    );
+    Ok(if ok { 0 } else { 1 })
+}
+
+fn write_slurm(a: SlurmArgs) -> anyhow::Result<u8> {
+    let plan = a.common.plan(&a.experiment)?;
+    let shards = a
+        .shards
+        .unwrap_or(plan.runs.len())
+        .clamp(1, plan.runs.len());
+    let abs = |p: &std::path::Path| -> anyhow::Result<String> {
+        Ok(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(p)
+        }
+        .display()
+        .to_string())
+    };
+    let mut run_args = vec![abs(&a.experiment)?, "--out".into(), abs(&a.common.out)?];
+    run_args.extend(a.common.flags());
+    let opts = slurm::SlurmOptions {
+        shards,
+        partition: a.partition,
+        gpus_per_task: a.gpus_per_task,
+        cpus_per_task: a.cpus_per_task,
+        time: a.time,
+    };
+    let submit =
+        slurm::write_scripts(&a.common.out.join(&plan.name), &plan.name, &run_args, &opts)?;
+    println!(
+        "{} runs in {shards} array tasks; submit with:\n  bash {}",
+        plan.runs.len(),
+        submit.display()
+    );
+    Ok(0)
+}
+
+fn run(a: RunArgs) -> anyhow::Result<u8> {
+    let path = a.experiment.clone().expect("clap requires it");
+    let plan = a.common.plan(&path)?;
+    if let Some(d) = &a.common.device {
+        if !ae_core::device::is_valid_spec(d) {
+            return Err(
+                UserError(format!("--device {d}: allowed: auto, cpu, cuda, cuda:N")).into(),
+            );
+        }
+    }
+    if a.check {
+        for r in &plan.runs {
+            if plan.runs.len() > 1 {
+                println!("--- # {}", r.name);
+            }
+            print!("{}", serde_yaml::to_string(&r.exp.resolved())?);
+        }
+        return Ok(0);
+    }
+    let opts = Options {
+        out: a.common.out.clone(),
+        device: a.common.device.clone(),
+        fresh: a.fresh,
+        shard: a.shard,
+        jobs: a.jobs,
+    };
+    if a.dry_run {
+        print_dry_run(&plan, &opts);
+        return Ok(0);
+    }
+    let mut args = vec![
+        path.display().to_string(),
+        "--out".into(),
+        a.common.out.display().to_string(),
+    ];
+    args.extend(a.common.flags());
+    let child = jobs::Child {
+        exe: std::env::current_exe()?,
+        args,
+    };
+    let ended = experiment::execute(&plan, &opts, &child, &mut print_event)?;
+    if ended.bad > 0 {
+        eprintln!(
+            "{} of {} runs failed or diverged (see {})",
+            ended.bad,
+            ended.runs,
+            opts.out.join(&plan.name).join("summary.md").display()
+        );
+    }
+    Ok(ended.exit_code())
+}
+
+/// `--dry-run`: the runs that would run, and what their folders hold.
+fn print_dry_run(plan: &Plan, opts: &Options) {
+    let states = experiment::states(plan, opts);
+    let of = opts
+        .shard
+        .map(|(k, n)| format!(" (shard {k}/{n} of {})", plan.runs.len()))
+        .unwrap_or_default();
+    println!(
+        "{} runs of {}{of} in {}:",
+        states.len(),
+        plan.name,
+        opts.out.join(&plan.name).display()
+    );
+    for (r, s) in &states {
+        let what = s.plan(opts.fresh);
+        println!("  {:<40} {what}", r.name);
+    }
+}
+
+fn print_event(e: Event) {
+    match e {
+        Event::Starting { index, total, name } => tracing::info!("run {index}/{total}: {name}"),
+        Event::AlreadyDone { dir, test } => {
+            println!(
+                "already finished with the same config: {} (--fresh runs it again)",
+                dir.display()
+            );
+            print_test(test);
+        }
+        Event::Finished { dir, test } => {
+            println!("finished: {}", dir.display());
+            print_test(test);
+        }
+        Event::Diverged { name, dir, message } => eprintln!(
+            "error: {name}: {message}; what was finished is in {}",
+            dir.display()
+        ),
+        Event::Failed { name, error } => eprintln!("error: run {name} failed: {error:#}"),
+        Event::Interrupted {
+            signal,
+            dir,
+            epochs_done,
+        } => eprintln!(
+            "interrupted by {}: {} holds a checkpoint after epoch {epochs_done}; run the same command again to resume",
+            interrupt::name(signal),
+            dir.display()
+        ),
+        Event::ShardDone {
+            shard: (k, total),
+            exp_dir,
+        } => println!(
+            "shard {k}/{total} done; after every shard: ae-runner summarize {}",
+            exp_dir.display()
+        ),
+        Event::Summarized {
+            exp_dir,
+            table,
+            show_table,
+        } => {
+            if show_table {
+                print!("{table}");
+            }
+            println!("summary: {}", exp_dir.join("summary.md").display());
+        }
+        Event::Reported { report } => match report {
+            Ok(path) => println!("report: {}", path.display()),
+            Err(e) => tracing::warn!("no report: {e:#}"),
+        },
+    }
+}
+
+fn print_test(test: &[(String, f64)]) {
+    for (k, v) in test {
+        println!("  test {k:<14} {v:.6}");
+    }
+}

@@ -1,0 +1,237 @@
+//! The experiment schema: `train:` and `eval:` as typed structs with defaults, the file's top
+//! level, and a validated [`Experiment`]. No tensors here.
+
+use ae_core::data::DataConfig;
+use ae_core::error::{at_least_one, ensure};
+use ae_core::optim::OptimizerConfig;
+use ae_core::ConfigError;
+use ae_variants::{ModelConfig, Spec};
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+
+/// `train:`: how long, how, where.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerConfig,
+    pub seed: u64,
+    /// auto | cpu | cuda | cuda:N
+    pub device: String,
+    /// CPU threads for candle's matmuls (0: all cores). One is fastest for small MLPs on 2 cores.
+    pub threads: usize,
+    /// Images per evaluation batch.
+    pub eval_batch_size: usize,
+    /// Also evaluate the test set after every epoch (`test_*` columns); otherwise only at the end.
+    pub test_each_epoch: bool,
+    /// Epochs between checkpoints (one is always written at the end).
+    pub checkpoint_every: usize,
+    /// Steps between progress-bar updates (each reads the running loss back from the device).
+    pub log_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 10,
+            batch_size: 32,
+            optimizer: OptimizerConfig::default(),
+            seed: 0,
+            device: "auto".into(),
+            threads: 1,
+            eval_batch_size: 1000,
+            test_each_epoch: false,
+            checkpoint_every: 1,
+            log_every: 100,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        at_least_one(self.epochs, "train.epochs")?;
+        at_least_one(self.batch_size, "train.batch_size")?;
+        at_least_one(self.eval_batch_size, "train.eval_batch_size")?;
+        at_least_one(self.checkpoint_every, "train.checkpoint_every")?;
+        at_least_one(self.log_every, "train.log_every")?;
+        ensure(
+            ae_core::device::is_valid_spec(&self.device),
+            "train.device",
+            || {
+                format!(
+                    "`{}` is not allowed: auto, cpu, cuda or cuda:N",
+                    self.device
+                )
+            },
+        )?;
+        self.optimizer.validate("train.optimizer")
+    }
+}
+
+/// The file as written, before the model section is handed to its variant.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExperiment {
+    name: Option<String>,
+    #[serde(default)]
+    data: DataConfig,
+    model: Value,
+    #[serde(default)]
+    train: TrainConfig,
+    #[serde(default)]
+    eval: EvalConfig,
+    /// Written by ae-runner into a run's config.yaml; ignored on input.
+    #[serde(default, rename = "provenance")]
+    _provenance: Option<Value>,
+}
+
+/// The keys of an experiment file's top level, for "did you mean" hints.
+pub const TOP_KEYS: &[&str] = &[
+    "name",
+    "data",
+    "model",
+    "train",
+    "eval",
+    "sweep",
+    "cases",
+    "provenance",
+];
+
+/// A validated experiment.
+pub struct Experiment {
+    pub name: String,
+    pub data: DataConfig,
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub eval: EvalConfig,
+    pub spec: Box<dyn Spec>,
+}
+
+impl Experiment {
+    /// The fully resolved config, every default filled in.
+    pub fn resolved(&self) -> Value {
+        let mut model = match serde_yaml::to_value(&self.model).expect("model config serialises") {
+            Value::Mapping(m) => m,
+            _ => unreachable!("a struct serialises to a mapping"),
+        };
+        if let Value::Mapping(own) = self.spec.resolved() {
+            model.extend(own);
+        }
+        let mut top = Mapping::new();
+        top.insert("name".into(), self.name.clone().into());
+        top.insert(
+            "data".into(),
+            serde_yaml::to_value(&self.data).expect("data config serialises"),
+        );
+        top.insert("model".into(), Value::Mapping(model));
+        top.insert(
+            "train".into(),
+            serde_yaml::to_value(&self.train).expect("train config serialises"),
+        );
+        top.insert(
+            "eval".into(),
+            serde_yaml::to_value(&self.eval).expect("eval config serialises"),
+        );
+        Value::Mapping(top)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Importance samples per image for the IWAE bound on -log p(x) (VAE only; 0: off).
+    pub iwae_k: usize,
+    /// Test images the bound is estimated on, the first ones (0: all).
+    pub iwae_images: usize,
+    /// A linear probe (logistic regression) on the codes.
+    pub probe: bool,
+    /// Neighbours of the k-NN classifier on the codes (0: off).
+    pub knn_k: usize,
+    /// Training images, of every class, the probe and k-NN are fit on (0: all).
+    pub fit_images: usize,
+    /// The same classifiers on raw pixels beside them.
+    pub pixels: bool,
+    /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
+    pub pictures: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            iwae_k: 100,
+            iwae_images: 1000,
+            probe: true,
+            knn_k: 5,
+            fit_images: 10000,
+            pixels: true,
+            pictures: true,
+        }
+    }
+}
+
+impl EvalConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ensure(
+            self.fit_images == 0 || self.knn_k <= self.fit_images,
+            "eval.knn_k",
+            || {
+                format!(
+                    "{} is not allowed: at most eval.fit_images ({})",
+                    self.knn_k, self.fit_images
+                )
+            },
+        )
+    }
+
+    /// The settings as (name, value) columns of eval.csv.
+    pub fn columns(&self) -> Vec<(String, String)> {
+        [
+            ("iwae_k", self.iwae_k),
+            ("iwae_images", self.iwae_images),
+            ("fit_images", self.fit_images),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+}
+
+/// Deserialises and validates one experiment from a value without `sweep` or `cases`.
+pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
+    let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let msg = e.into_inner().to_string();
+        // serde names an unknown or missing key in its message, not in its path.
+        let named = msg
+            .strip_prefix("unknown field `")
+            .or_else(|| msg.strip_prefix("missing field `"))
+            .map(|r| r.split('`').next().unwrap_or_default().to_string());
+        let key = match (path.as_str(), named) {
+            (".", Some(field)) => field,
+            (".", None) => String::new(),
+            (p, Some(field)) if !p.ends_with(&field) => format!("{p}.{field}"),
+            (p, _) => p.to_string(),
+        };
+        ConfigError::new(key, msg)
+    })?;
+    let name = raw.name.unwrap_or_else(|| default_name.to_string());
+    ensure(
+        !name.is_empty() && !name.contains(['/', '\\']) && name != "." && name != "..",
+        "name",
+        || format!("`{name}` is not allowed: a folder name without slashes"),
+    )?;
+    raw.data.validate()?;
+    raw.train.validate()?;
+    raw.eval.validate()?;
+    let model = ModelConfig::from_value(raw.model)?;
+    let spec = ae_variants::parse(&model)?;
+    Ok(Experiment {
+        name,
+        data: raw.data,
+        model,
+        train: raw.train,
+        eval: raw.eval,
+        spec,
+    })
+}

@@ -1,0 +1,292 @@
+//! Executing a plan: every run of an experiment in this process (or a shard of them, or in J
+//! child processes), each trained, evaluated and recorded, then the experiment's summary and
+//! report. What happens is told through [`Event`]s, which the command line prints.
+
+pub mod jobs;
+pub mod parity;
+pub mod reeval;
+pub mod slurm;
+
+use crate::config::{Plan, PlannedRun};
+use crate::eval::{self, pictures};
+use crate::results::{report, summary};
+use crate::run::context::{set_threads, DataCache};
+use crate::run::folder::{inspect, Existing};
+use crate::run::{Outcome, Run, RunOptions};
+use ae_core::{ConfigError, UserError};
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// How to execute a plan: the flags of `ae-runner EXPERIMENT.yaml`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Results go to `out/<name>/<run>/`.
+    pub out: PathBuf,
+    /// Overrides `train.device`.
+    pub device: Option<String>,
+    /// Run again runs that already finished (their folders are moved aside).
+    pub fresh: bool,
+    /// Only the runs i with i mod N = K.
+    pub shard: Option<(usize, usize)>,
+    /// Child processes, each running one shard.
+    pub jobs: usize,
+}
+
+/// What happened, as it happens.
+pub enum Event<'a> {
+    /// Run `index` (from 1) of `total` starts.
+    Starting {
+        index: usize,
+        total: usize,
+        name: &'a str,
+    },
+    /// Finished earlier with the same config: not run again.
+    AlreadyDone {
+        dir: &'a Path,
+        test: &'a [(String, f64)],
+    },
+    Finished {
+        dir: &'a Path,
+        test: &'a [(String, f64)],
+    },
+    Diverged {
+        name: &'a str,
+        dir: &'a Path,
+        message: &'a str,
+    },
+    Failed {
+        name: &'a str,
+        error: &'a anyhow::Error,
+    },
+    Interrupted {
+        signal: i32,
+        dir: &'a Path,
+        epochs_done: usize,
+    },
+    /// A shard ends without the experiment's summary (shards would race on it).
+    ShardDone {
+        shard: (usize, usize),
+        exp_dir: &'a Path,
+    },
+    /// The experiment's tables were written.
+    Summarized {
+        exp_dir: &'a Path,
+        table: &'a str,
+        show_table: bool,
+    },
+    /// report.html was written, or could not be (a warning: `ae-runner report` writes it again).
+    Reported { report: &'a Result<PathBuf> },
+}
+
+/// How executing a plan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// Runs this process (or its children) were given.
+    pub runs: usize,
+    /// Of them, failed or diverged.
+    pub bad: usize,
+    /// Stopped by this signal.
+    pub signal: Option<i32>,
+    /// The worst exit code of child processes (`--jobs`).
+    pub children: u8,
+}
+
+impl Ended {
+    /// 0 all done, 1 a run failed or diverged, 128 + signal when interrupted.
+    pub fn exit_code(&self) -> u8 {
+        match self.signal {
+            Some(s) => crate::run::interrupt::exit_code(s),
+            None => u8::from(self.bad > 0).max(self.children),
+        }
+    }
+}
+
+/// The error is the user's (config, flags, data, device): exit code 2.
+pub fn is_users(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|c| c.is::<UserError>() || c.is::<ConfigError>())
+}
+
+/// The runs of `plan` this process runs (a shard's share, or all).
+pub fn selected(plan: &Plan, shard: Option<(usize, usize)>) -> Vec<&PlannedRun> {
+    match shard {
+        Some((k, n)) => plan
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % n == k)
+            .map(|(_, r)| r)
+            .collect(),
+        None => plan.runs.iter().collect(),
+    }
+}
+
+/// What each selected run's folder holds now, beside the run.
+pub fn states<'p>(plan: &'p Plan, opts: &Options) -> Vec<(&'p PlannedRun, Existing)> {
+    let exp_dir = opts.out.join(&plan.name);
+    selected(plan, opts.shard)
+        .into_iter()
+        .map(|r| (r, inspect(&exp_dir.join(&r.name), &r.exp.resolved())))
+        .collect()
+}
+
+/// Runs what `plan` and `opts` say, telling `on` what happens. A folder holding another
+/// config stops everything before any run (unless `fresh`); the user's mistakes (data,
+/// device) stop at the first run that meets them; other failures are counted and the rest
+/// run on.
+pub fn execute(
+    plan: &Plan,
+    opts: &Options,
+    child: &jobs::Child,
+    on: &mut dyn FnMut(Event),
+) -> Result<Ended> {
+    let exp_dir = opts.out.join(&plan.name);
+    if opts.jobs > 1 && opts.shard.is_none() {
+        let children = jobs::run(child, opts.jobs, opts.fresh)?;
+        finish(&exp_dir, true, on)?;
+        return Ok(Ended {
+            runs: plan.runs.len(),
+            bad: 0,
+            signal: None,
+            children,
+        });
+    }
+    let states = states(plan, opts);
+    if !opts.fresh {
+        let changed: Vec<String> = states
+            .iter()
+            .filter_map(|(r, s)| match s {
+                Existing::Changed(diff) => {
+                    Some(format!("{}:\n{diff}", exp_dir.join(&r.name).display()))
+                }
+                _ => None,
+            })
+            .collect();
+        if !changed.is_empty() {
+            return Err(UserError(format!(
+                "{} run folder(s) hold a different config:\n{}\nrun with --fresh to move them aside and run again",
+                changed.len(),
+                changed.join("\n")
+            ))
+            .into());
+        }
+    }
+    // A parent running --jobs gives each child its share of the cores through AE_THREADS.
+    set_threads(
+        std::env::var("AE_THREADS")
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(plan.runs[0].exp.train.threads),
+    );
+    let run_opts = RunOptions {
+        device: opts.device.clone(),
+    };
+    let total = states.len();
+    let mut ended = Ended {
+        runs: total,
+        bad: 0,
+        signal: None,
+        children: 0,
+    };
+    let mut cache = DataCache::default();
+    for (i, (r, state)) in states.iter().enumerate() {
+        let dir = exp_dir.join(&r.name);
+        if let (Existing::Done(s), false) = (state, opts.fresh) {
+            on(Event::AlreadyDone {
+                dir: &dir,
+                test: &s.test,
+            });
+            continue;
+        }
+        if total > 1 {
+            on(Event::Starting {
+                index: i + 1,
+                total,
+                name: &r.name,
+            });
+        }
+        let resume = matches!(state, Existing::Resumable(_)) && !opts.fresh;
+        match run_one(r, &dir, &run_opts, resume, &mut cache) {
+            Ok(Outcome::Finished { test }) => on(Event::Finished {
+                dir: &dir,
+                test: &test,
+            }),
+            Ok(Outcome::Diverged { message }) => {
+                ended.bad += 1;
+                on(Event::Diverged {
+                    name: &r.name,
+                    dir: &dir,
+                    message: &message,
+                });
+            }
+            Ok(Outcome::Interrupted {
+                signal,
+                epochs_done,
+            }) => {
+                on(Event::Interrupted {
+                    signal,
+                    dir: &dir,
+                    epochs_done,
+                });
+                ended.signal = Some(signal);
+                return Ok(ended);
+            }
+            // The user's mistakes (data, device) hold for every run: stop.
+            Err(e) if is_users(&e) => return Err(e),
+            Err(e) => {
+                ended.bad += 1;
+                on(Event::Failed {
+                    name: &r.name,
+                    error: &e,
+                });
+            }
+        }
+    }
+    match opts.shard {
+        Some(shard) => on(Event::ShardDone {
+            shard,
+            exp_dir: &exp_dir,
+        }),
+        None => finish(&exp_dir, total > 1, on)?,
+    }
+    Ok(ended)
+}
+
+/// One run: trained (or resumed), its pictures and evaluation, how it ended in run.json.
+pub fn run_one(
+    r: &PlannedRun,
+    dir: &Path,
+    opts: &RunOptions,
+    resume: bool,
+    cache: &mut DataCache,
+) -> Result<Outcome> {
+    let mut run = Run::open(&r.exp, dir, &r.values, opts, resume, cache)?;
+    let result = run.train().and_then(|mut test| {
+        pictures::write_basic(run.model.as_ref(), &run.data, &run.streams, &run.dir)?;
+        test.extend(eval::evaluate(
+            &r.exp,
+            run.model.as_ref(),
+            &run.device,
+            &run.streams,
+            &run.dir,
+            cache,
+        )?);
+        Ok(test)
+    });
+    run.finish(result)
+}
+
+/// The end of an experiment (or of its shards, by `summarize`): its summary tables and plots,
+/// then its report.
+pub fn finish(exp_dir: &Path, show_table: bool, on: &mut dyn FnMut(Event)) -> Result<()> {
+    let table = summary::write(exp_dir)?;
+    on(Event::Summarized {
+        exp_dir,
+        table: &table,
+        show_table,
+    });
+    on(Event::Reported {
+        report: &report::write(exp_dir),
+    });
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Mean, sample std and n over seeds, the groups of runs they are taken over, and numbers
+//! shown to four significant digits.
+
+use crate::results::records::{metric_names, RunRecord, SEED_KEY};
+use std::collections::BTreeMap;
+
+/// Mean, sample std (n - 1) and n.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stat {
+    pub mean: f64,
+    pub std: f64,
+    pub n: usize,
+}
+
+pub fn stat(xs: &[f64]) -> Stat {
+    let n = xs.len();
+    let mean = xs.iter().sum::<f64>() / n.max(1) as f64;
+    let var = if n > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+    } else {
+        0.0
+    };
+    Stat {
+        mean,
+        std: var.sqrt(),
+        n,
+    }
+}
+
+/// One row of a grouped table: the values of the non-seed keys and each metric's statistics
+/// over the finished runs of the group.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub values: Vec<(String, String)>,
+    pub stats: BTreeMap<String, Stat>,
+    pub finished: usize,
+    pub runs: usize,
+}
+
+/// The non-seed values of a group and its runs.
+type Bucket<'a> = (Vec<(String, String)>, Vec<&'a RunRecord>);
+
+/// Groups runs by every swept key but the seed, in first-seen order.
+pub fn group(runs: &[RunRecord]) -> Vec<Group> {
+    let mut groups: Vec<Bucket> = Vec::new();
+    for r in runs {
+        let key: Vec<(String, String)> = r
+            .values
+            .iter()
+            .filter(|(k, _)| k != SEED_KEY)
+            .cloned()
+            .collect();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    let metrics = metric_names(runs);
+    groups
+        .into_iter()
+        .map(|(values, members)| {
+            let done: Vec<&&RunRecord> =
+                members.iter().filter(|r| r.status == "finished").collect();
+            let stats = metrics
+                .iter()
+                .filter_map(|m| {
+                    let xs: Vec<f64> = done
+                        .iter()
+                        .filter_map(|r| r.test.iter().find(|(k, _)| k == m).map(|(_, v)| *v))
+                        .collect();
+                    (!xs.is_empty()).then(|| (m.clone(), stat(&xs)))
+                })
+                .collect();
+            Group {
+                values,
+                stats,
+                finished: done.len(),
+                runs: members.len(),
+            }
+        })
+        .collect()
+}
+
+/// Decimals that show four significant digits of `v` (at least two).
+fn decimals(v: f64) -> usize {
+    if v == 0.0 || !v.is_finite() {
+        return 2;
+    }
+    (3 - v.abs().log10().floor() as i64).clamp(2, 8) as usize
+}
+
+/// A number with four significant digits (at least two decimals).
+pub fn num(v: f64) -> String {
+    format!("{v:.*}", decimals(v))
+}
+
+/// mean ± std, both to the mean's precision.
+pub fn cell(s: Option<&Stat>) -> String {
+    match s {
+        Some(s) if s.n > 1 => format!(
+            "{:.*} ± {:.*}",
+            decimals(s.mean),
+            s.mean,
+            decimals(s.mean),
+            s.std
+        ),
+        Some(s) => num(s.mean),
+        None => "".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_by_hand() {
+        let s = stat(&[1.0, 2.0, 6.0]);
+        assert_eq!(s.mean, 3.0);
+        assert!((s.std - 7f64.sqrt()).abs() < 1e-12); // ((4 + 1 + 9) / 2)^0.5
+        assert_eq!(stat(&[5.0]).std, 0.0);
+    }
+
+    #[test]
+    fn numbers_keep_four_significant_digits() {
+        assert_eq!(num(0.0123456), "0.01235");
+        assert_eq!(num(108.5531), "108.55");
+        assert_eq!(num(3.33333), "3.333");
+    }
+
+    fn rec(name: &str, kl: &str, seed: &str, mse: f64, status: &str) -> RunRecord {
+        RunRecord {
+            name: name.into(),
+            values: vec![
+                ("model.kl_weight".into(), kl.into()),
+                (SEED_KEY.into(), seed.into()),
+            ],
+            status: status.into(),
+            seconds: Some(1.0),
+            test: vec![("mse".into(), mse)],
+            message: None,
+        }
+    }
+
+    #[test]
+    fn groups_average_over_seeds_and_skip_unfinished_runs() {
+        let runs = vec![
+            rec("a", "0.5", "0", 1.0, "finished"),
+            rec("b", "0.5", "1", 3.0, "finished"),
+            rec("c", "2", "0", 10.0, "finished"),
+            rec("d", "2", "1", f64::NAN, "diverged"),
+        ];
+        let g = group(&runs);
+        assert_eq!(g.len(), 2);
+        assert_eq!(
+            g[0].values,
+            vec![("model.kl_weight".to_string(), "0.5".to_string())]
+        );
+        assert_eq!(
+            g[0].stats["mse"],
+            Stat {
+                mean: 2.0,
+                std: 2f64.sqrt(),
+                n: 2
+            }
+        );
+        assert_eq!((g[1].finished, g[1].runs), (1, 2));
+        assert_eq!(g[1].stats["mse"].mean, 10.0);
+    }
+}

@@ -1,0 +1,224 @@
+//! The epochs of one run, top to bottom: train, validate, log a row, checkpoint; then the test
+//! metrics and the final weights. Stops with [`Diverged`] or [`Interrupted`].
+
+use crate::config::Experiment;
+use crate::results::files::{sync_rename, tmp_path, write_row_csv, MetricsCsv};
+use crate::results::plot::write_curves;
+use crate::run::checkpoint;
+use crate::run::interrupt::{self, Interrupted};
+use ae_core::data::{chunks, Batches, Dataset};
+use ae_core::metrics::Sums;
+use ae_core::rng::{Purpose, Streams};
+use ae_variants::Autoencoder;
+use anyhow::Result;
+use candle_core::Tensor;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::time::Instant;
+
+/// A loss, metric or weight that is NaN or infinite.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "diverged in epoch {epoch}{}: {what} is {value}{}; lower train.optimizer.lr or set train.optimizer.grad_clip",
+    step.map(|s| format!(" at step {s}")).unwrap_or_default(),
+    if last.is_empty() { String::new() } else { format!(" (the last finished epoch's losses: {last})") }
+)]
+pub struct Diverged {
+    epoch: usize,
+    step: Option<usize>,
+    what: String,
+    value: f64,
+    last: String,
+}
+
+/// The test metrics of `model`, written to test.csv and returned.
+pub fn write_test(
+    model: &dyn Autoencoder,
+    data: &Dataset,
+    batch: usize,
+    streams: &Streams,
+    dir: &Path,
+) -> Result<Vec<(String, f64)>> {
+    let test = evaluate(model, &data.test.images, batch, streams)?;
+    let row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
+    write_row_csv(&dir.join("test.csv"), &row)?;
+    Ok(test)
+}
+
+/// Per-image means of the variant's metrics over `images`, in fixed-order chunks, with a fresh
+/// evaluation stream (so every epoch sees the same noise).
+fn evaluate(
+    model: &dyn Autoencoder,
+    images: &Tensor,
+    batch: usize,
+    streams: &Streams,
+) -> Result<Vec<(String, f64)>> {
+    let mut rng = streams.stream(Purpose::Eval, 0);
+    if model.draws_one_kind() {
+        rng = rng.ahead(images.device());
+    }
+    let mut sums = Sums::default();
+    for x in chunks(images, batch)? {
+        let n = x.dim(0)?;
+        sums.add(&ae_core::grad::no_grad(|| model.evaluate(&x, &mut rng))?, n)?;
+    }
+    Ok(sums.means()?)
+}
+
+/// Stops a run whose values are not finite; `last` are the last finished epoch's losses.
+fn check_finite(
+    epoch: usize,
+    step: Option<usize>,
+    values: &[(String, f64)],
+    last: &[(String, f64)],
+) -> Result<()> {
+    match values.iter().find(|(_, v)| !v.is_finite()) {
+        Some((what, value)) => Err(Diverged {
+            epoch,
+            step,
+            what: what.clone(),
+            value: *value,
+            last: last
+                .iter()
+                .map(|(k, v)| format!("{k} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The sum of every weight: not finite if any weight is not.
+fn weights_sum(model: &dyn Autoencoder) -> Result<(String, f64)> {
+    let mut sum = 0f64;
+    for v in model.varmap().all_vars() {
+        sum += v
+            .as_tensor()
+            .sum_all()?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?;
+    }
+    Ok(("weights".into(), sum))
+}
+
+fn fmt(v: f64) -> String {
+    format!("{v:.6}")
+}
+
+/// The epochs, the test evaluation and the weights; returns the test metrics.
+pub fn train(
+    exp: &Experiment,
+    model: &mut dyn Autoencoder,
+    data: &Dataset,
+    streams: &Streams,
+    dir: &Path,
+    start: usize,
+    config: &str,
+) -> Result<Vec<(String, f64)>> {
+    let path = dir.join("metrics.csv");
+    let mut csv = if start > 0 {
+        MetricsCsv::resume(&path, start)?
+    } else {
+        MetricsCsv::create(&path)?
+    };
+    let t = &exp.train;
+    let mut last: Vec<(String, f64)> = Vec::new();
+    for epoch in start..t.epochs {
+        let t0 = Instant::now();
+        model.start_epoch(epoch);
+        let batches = Batches::new(data, t.batch_size, streams, epoch as u64)?;
+        let bar = progress_bar(batches.len(), epoch, t.epochs);
+        let mut rng = streams.stream(Purpose::Train, epoch as u64);
+        if model.draws_one_kind() {
+            // On a GPU: the epoch's noise uploaded in a few blocks, not once per step.
+            rng = rng.ahead(data.train.images.device());
+        }
+        let mut sums = Sums::default();
+        for (step, x) in batches.enumerate() {
+            let x = x?;
+            let n = x.dim(0)?;
+            sums.add(&model.train_step(&x, &mut rng)?, n)?;
+            if let Some(sig) = interrupt::received() {
+                bar.abandon();
+                return Err(Interrupted(sig).into());
+            }
+            if (step + 1) % t.log_every == 0 {
+                let means = sums.means()?;
+                check_finite(epoch + 1, Some(step + 1), &means, &last)?;
+                let first = means
+                    .first()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .unwrap_or_default();
+                let rate = sums.count() as f64 / t0.elapsed().as_secs_f64();
+                bar.set_message(format!("{first}  {rate:.0} img/s"));
+            }
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let train_secs = t0.elapsed().as_secs_f64();
+        let train_means = sums.means()?;
+        check_finite(epoch + 1, None, &train_means, &last)?;
+        check_finite(epoch + 1, None, &[weights_sum(model)?], &last)?;
+        let val = match &data.val {
+            Some(v) => evaluate(model, &v.images, t.eval_batch_size, streams)?,
+            None => vec![],
+        };
+        check_finite(epoch + 1, None, &val, &last)?;
+        let test = match t.test_each_epoch {
+            true => evaluate(model, &data.test.images, t.eval_batch_size, streams)?,
+            false => vec![],
+        };
+        let mut row = vec![("epoch".to_string(), (epoch + 1).to_string())];
+        row.extend(
+            train_means
+                .iter()
+                .map(|(k, v)| (format!("train_{k}"), fmt(*v))),
+        );
+        row.extend(val.iter().map(|(k, v)| (format!("val_{k}"), fmt(*v))));
+        row.extend(test.iter().map(|(k, v)| (format!("test_{k}"), fmt(*v))));
+        let secs = t0.elapsed().as_secs_f64();
+        let rate = data.train.len() as f64 / train_secs;
+        row.push(("seconds".into(), format!("{secs:.3}")));
+        row.push(("images_per_sec".into(), format!("{rate:.1}")));
+        csv.write(&row)?;
+        write_curves(dir)?;
+        if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
+            checkpoint::save(dir, model, epoch + 1, config, t.seed)?;
+        }
+        let shown: Vec<String> = train_means
+            .iter()
+            .map(|(k, v)| format!("{k} {v:.4}"))
+            .chain(
+                val.iter()
+                    .filter(|(k, _)| k == "mse" || k == "neg_elbo")
+                    .map(|(k, v)| format!("val {k} {v:.4}")),
+            )
+            .collect();
+        tracing::info!(
+            "epoch {}/{}: {}  {secs:.1}s  {rate:.0} img/s",
+            epoch + 1,
+            t.epochs,
+            shown.join("  ")
+        );
+        last = train_means;
+    }
+
+    let test = write_test(model, data, t.eval_batch_size, streams, dir)?;
+    check_finite(t.epochs, None, &test, &last)?;
+    let weights = dir.join("model.safetensors");
+    model.varmap().save(tmp_path(&weights))?;
+    sync_rename(&tmp_path(&weights), &weights)?;
+    Ok(test)
+}
+
+fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("epoch {}/{epochs}", epoch + 1));
+    bar
+}

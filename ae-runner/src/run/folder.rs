@@ -1,0 +1,82 @@
+//! What a run's folder holds before the run: nothing, a finished run of the same config, a run
+//! of another config, or an unfinished one (with or without a checkpoint).
+
+use crate::results::status::Status;
+use crate::run::checkpoint;
+use std::path::Path;
+
+/// What a run's folder holds before the run.
+pub enum Existing {
+    New,
+    /// Finished with the same config: nothing to do.
+    Done(Status),
+    /// Holds a run of another config: the difference.
+    Changed(String),
+    /// Same config, not finished, with a checkpoint after this many epochs: resumed.
+    Resumable(usize),
+    /// Started and not finished, without a checkpoint: moved aside and run again.
+    Unfinished(String),
+}
+
+impl Existing {
+    /// What running the config does with this folder, as `--dry-run` lists it.
+    pub fn plan(&self, fresh: bool) -> String {
+        match self {
+            Existing::New => "to run".to_string(),
+            Existing::Done(_) if fresh => "done (will run again: --fresh)".into(),
+            Existing::Done(_) => "done".into(),
+            Existing::Changed(_) => "holds a different config (--fresh moves it aside)".into(),
+            Existing::Resumable(e) if fresh => {
+                format!("to run again from scratch (--fresh; has a checkpoint after epoch {e})")
+            }
+            Existing::Resumable(e) => format!("to resume after epoch {e}"),
+            Existing::Unfinished(s) => format!("to run again (was {s}, no checkpoint)"),
+        }
+    }
+}
+
+/// The resolved config a run folder holds, without its provenance.
+fn stored_config(dir: &Path) -> Option<serde_yaml::Value> {
+    let mut v: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("config.yaml")).ok()?).ok()?;
+    v.as_mapping_mut()?.remove("provenance");
+    Some(v)
+}
+
+/// What `dir` holds, against the config about to run there.
+pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
+    if !dir.exists() {
+        return Existing::New;
+    }
+    let old = stored_config(dir);
+    let same = old.as_ref() == Some(resolved);
+    match Status::read(dir) {
+        Some(s) if s.status == "finished" && same => Existing::Done(s),
+        _ if old.is_some() && !same => Existing::Changed(yaml_diff(old.as_ref(), resolved)),
+        status => match checkpoint::epochs_done(dir) {
+            Some(e) if same => Existing::Resumable(e),
+            _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
+        },
+    }
+}
+
+/// The lines of the new config that differ from the old one's.
+fn yaml_diff(old: Option<&serde_yaml::Value>, new: &serde_yaml::Value) -> String {
+    let old = old
+        .map(|o| serde_yaml::to_string(o).unwrap_or_default())
+        .unwrap_or_default();
+    let new = serde_yaml::to_string(new).unwrap_or_default();
+    let (ol, nl): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    let mut out = Vec::new();
+    out.extend(
+        ol.iter()
+            .filter(|l| !nl.contains(l))
+            .map(|l| format!("  - {l}")),
+    );
+    out.extend(
+        nl.iter()
+            .filter(|l| !ol.contains(l))
+            .map(|l| format!("  + {l}")),
+    );
+    out.join("\n")
+}

@@ -1,0 +1,234 @@
+//! One run: its folder and lock, its data and model, its epochs and checkpoints, its test
+//! metrics, and run.json saying how it ended. What is evaluated after training is the layer
+//! above's (`eval`), called between [`Run::train`] and [`Run::finish`].
+
+pub mod checkpoint;
+pub mod context;
+pub mod epochs;
+pub mod folder;
+pub mod interrupt;
+pub mod lock;
+
+use crate::config::Experiment;
+use crate::results::files::{move_aside, write_atomic};
+use crate::results::provenance::provenance;
+use crate::results::status::{now, Status};
+use ae_core::data::Dataset;
+use ae_core::rng::Streams;
+use ae_core::UserError;
+use ae_variants::Autoencoder;
+use anyhow::Result;
+use candle_core::Device;
+use context::{build, DataCache};
+use epochs::Diverged;
+use interrupt::Interrupted;
+use lock::Lock;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What the command line adds to an experiment.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Overrides `train.device`.
+    pub device: Option<String>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished {
+        test: Vec<(String, f64)>,
+    },
+    /// A loss, metric or weight was not finite.
+    Diverged {
+        message: String,
+    },
+    /// SIGINT or SIGTERM: stopped after a step; the last checkpoint holds `epochs_done`.
+    Interrupted {
+        signal: i32,
+        epochs_done: usize,
+    },
+}
+
+/// A run folder open for writing, with its model on its device.
+pub struct Run<'a> {
+    pub exp: &'a Experiment,
+    pub dir: PathBuf,
+    pub device: Device,
+    pub streams: Streams,
+    pub data: Dataset,
+    pub model: Box<dyn Autoencoder>,
+    status: Status,
+    /// Epochs already done (from the checkpoint) and the seconds they took.
+    start: usize,
+    earlier: f64,
+    t0: Instant,
+    /// The resolved config, for the checkpoint's metadata.
+    config: String,
+    _lock: Lock,
+}
+
+impl<'a> Run<'a> {
+    /// Opens `dir` for `exp`: from its checkpoint if `resume`, else from scratch (moving an
+    /// earlier folder there aside, writing config.yaml with its provenance). `values` are the
+    /// swept values that make this run, recorded in its provenance.
+    pub fn open(
+        exp: &'a Experiment,
+        dir: &Path,
+        values: &[(String, serde_yaml::Value)],
+        opts: &RunOptions,
+        resume: bool,
+        cache: &mut DataCache,
+    ) -> Result<Self> {
+        let dev_spec = opts
+            .device
+            .clone()
+            .unwrap_or_else(|| exp.train.device.clone());
+        let device = ae_core::device::open(&dev_spec)?;
+        let threads = candle_core::utils::get_num_threads();
+        tracing::info!(
+            "device {} ({} thread{})",
+            ae_core::device::describe(&device),
+            threads,
+            if threads == 1 { "" } else { "s" }
+        );
+
+        let streams = Streams::new(exp.train.seed);
+        let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
+        tracing::info!(
+            "{:?} from {}: {} train, {} validation, {} test images",
+            exp.data.dataset,
+            data.dir.display(),
+            data.train.len(),
+            data.val.as_ref().map_or(0, |v| v.len()),
+            data.test.len()
+        );
+
+        let lock = Lock::acquire(dir)?;
+        let mut model = build(exp, &data, &device, streams)?;
+        let params: usize = model
+            .varmap()
+            .all_vars()
+            .iter()
+            .map(|v| v.elem_count())
+            .sum();
+        tracing::info!(
+            "{} ({}): {params} parameters, {:.3} MFLOP per image forward (encoder + decoder)",
+            exp.model.variant,
+            format!("{:?}", exp.model.arch).to_lowercase(),
+            model.flops() as f64 / 1e6
+        );
+        let resolved = exp.resolved();
+        let config = serde_yaml::to_string(&resolved)?;
+        let (start, status) = if resume {
+            let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
+            tracing::info!("resuming {} after epoch {epochs}", dir.display());
+            let mut s = Status::read(dir).unwrap_or_else(Status::started);
+            s.status = "running".into();
+            s.resumed.push(now());
+            (epochs, s)
+        } else {
+            if dir.exists() {
+                let aside = move_aside(dir)?;
+                tracing::info!("moved the earlier run to {}", aside.display());
+            }
+            std::fs::create_dir_all(dir).map_err(|e| {
+                UserError(format!(
+                    "cannot create the run folder {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            let mut resolved = resolved;
+            let mut prov = provenance(&ae_core::device::describe(&device), threads);
+            let swept: serde_yaml::Mapping = values
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone()))
+                .collect();
+            if let Some(p) = prov.as_mapping_mut() {
+                p.insert("sweep_values".into(), serde_yaml::Value::Mapping(swept));
+            }
+            if let Some(m) = resolved.as_mapping_mut() {
+                m.insert("provenance".into(), prov);
+            }
+            write_atomic(
+                &dir.join("config.yaml"),
+                serde_yaml::to_string(&resolved)?.as_bytes(),
+            )?;
+            (0, Status::started())
+        };
+        let earlier = status.seconds.unwrap_or(0.0);
+        status.write(dir)?;
+        Ok(Self {
+            exp,
+            dir: dir.to_path_buf(),
+            device,
+            streams,
+            data,
+            model,
+            status,
+            start,
+            earlier,
+            t0: Instant::now(),
+            config,
+            _lock: lock,
+        })
+    }
+
+    /// The remaining epochs, the test metrics (test.csv) and the final weights; returns the
+    /// test metrics.
+    pub fn train(&mut self) -> Result<Vec<(String, f64)>> {
+        epochs::train(
+            self.exp,
+            self.model.as_mut(),
+            &self.data,
+            &self.streams,
+            &self.dir,
+            self.start,
+            &self.config,
+        )
+    }
+
+    /// Writes how the run ended (`result`: its metrics, or why it stopped) into run.json.
+    /// A divergence and a signal are outcomes; any other error is returned.
+    pub fn finish(mut self, result: Result<Vec<(String, f64)>>) -> Result<Outcome> {
+        let (status, dir) = (&mut self.status, &self.dir);
+        status.ended = Some(now());
+        status.seconds = Some(self.earlier + self.t0.elapsed().as_secs_f64());
+        match result {
+            Ok(test) => {
+                status.status = "finished".into();
+                status.test = test.clone();
+                status.write(dir)?;
+                Ok(Outcome::Finished { test })
+            }
+            Err(e) if e.is::<Diverged>() => {
+                status.status = "diverged".into();
+                status.message = Some(e.to_string());
+                status.write(dir)?;
+                Ok(Outcome::Diverged {
+                    message: e.to_string(),
+                })
+            }
+            Err(e) if e.is::<Interrupted>() => {
+                let signal = e.downcast_ref::<Interrupted>().map_or(0, |i| i.0);
+                let epochs_done = checkpoint::epochs_done(dir).unwrap_or(0);
+                status.status = "interrupted".into();
+                status.message = Some(format!(
+                    "{} after {epochs_done} checkpointed epochs",
+                    interrupt::name(signal)
+                ));
+                status.write(dir)?;
+                Ok(Outcome::Interrupted {
+                    signal,
+                    epochs_done,
+                })
+            }
+            Err(e) => {
+                status.status = "failed".into();
+                status.message = Some(format!("{e:#}"));
+                status.write(dir)?;
+                Err(e)
+            }
+        }
+    }
+}
