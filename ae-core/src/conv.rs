@@ -8,9 +8,9 @@
 //! (its transposed convolution, and so the backward pass of every convolution, has no matmul
 //! path), several times slower than this; on CUDA these are the same primitive ops.
 
+use crate::activation::Activation;
 use crate::dense::dense_layer;
 use crate::grad::param;
-use crate::layers::Activation;
 use candle_core::{Device, Result, Tensor};
 use candle_nn::{Linear, VarBuilder};
 

@@ -9,9 +9,9 @@
 //! column sum, skipping the input's gradient when nothing upstream wants it. Every MLP of
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
+use crate::activation::Activation;
 use crate::cpu::f32_slice;
 use crate::grad::param;
-use crate::layers::Activation;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
 };
@@ -113,11 +113,9 @@ impl CustomOp3 for Dense {
                 parallelism(),
             )
         }
-        match self.0 {
-            Activation::Relu => y.iter_mut().for_each(|v| *v = v.max(0.0)),
-            Activation::Tanh => y.iter_mut().for_each(|v| *v = v.tanh()),
-            Activation::LeakyRelu => y.iter_mut().for_each(|v| *v = v.max(0.2 * *v)),
-            Activation::None => {}
+        let act = self.0;
+        if act != Activation::None {
+            y.iter_mut().for_each(|v| *v = act.forward(*v));
         }
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }
@@ -173,17 +171,12 @@ impl CustomOp2 for ActGrad {
             f32_slice(ds, dl, self.name())?,
             f32_slice(ys, yl, self.name())?,
         );
-        let pairs = d.iter().zip(y);
-        let out: Vec<f32> = match self.0 {
-            Activation::Relu => pairs
-                .map(|(&d, &y)| if y > 0.0 { d } else { 0.0 })
-                .collect(),
-            Activation::Tanh => pairs.map(|(&d, &y)| d * (1.0 - y * y)).collect(),
-            Activation::LeakyRelu => pairs
-                .map(|(&d, &y)| if y > 0.0 { d } else { 0.2 * d })
-                .collect(),
-            Activation::None => d.to_vec(),
-        };
+        let act = self.0;
+        let out: Vec<f32> = d
+            .iter()
+            .zip(y)
+            .map(|(&d, &y)| d * act.derivative_from_output(y))
+            .collect();
         Ok((CpuStorage::F32(out), dl.shape().clone()))
     }
 }
@@ -230,6 +223,7 @@ mod tests {
             Activation::Relu,
             Activation::Tanh,
             Activation::LeakyRelu,
+            Activation::Sigmoid,
             Activation::None,
         ] {
             for (transposed_x, x_tracks) in [(false, true), (true, true), (false, false)] {
@@ -277,37 +271,34 @@ mod tests {
         Ok(())
     }
 
-    /// The weight gradient against central differences of the loss, in f32 with a coarse step.
+    /// The weight gradient against central differences of the loss, in f32 with a coarse step,
+    /// for the smooth activations (relu's kink would need care with the step).
     #[test]
     fn weight_gradient_matches_finite_differences() -> Result<()> {
         let x = uniform(&[3, 4], 5)?;
         let w0 = uniform(&[2, 4], 6)?;
         let b = uniform(&[2], 7)?;
-        let loss = |w: &Tensor| -> Result<f32> {
-            dense(&x, w, &b, Activation::Tanh)?
-                .sqr()?
-                .sum_all()?
-                .to_scalar::<f32>()
-        };
-        let wv = Var::from_tensor(&w0)?;
-        let g = dense(&x, &wv, &b, Activation::Tanh)?
-            .sqr()?
-            .sum_all()?
-            .backward()?;
-        let g = g.get(&wv).unwrap().flatten_all()?.to_vec1::<f32>()?;
-        let base = w0.flatten_all()?.to_vec1::<f32>()?;
-        let h = 1e-2f32;
-        for (i, gi) in g.iter().enumerate() {
-            let at = |d: f32| -> Result<f32> {
-                let mut v = base.clone();
-                v[i] += d;
-                loss(&Tensor::from_vec(v, (2, 4), &Device::Cpu)?)
+        for act in [Activation::Tanh, Activation::Sigmoid, Activation::None] {
+            let loss = |w: &Tensor| -> Result<f32> {
+                dense(&x, w, &b, act)?.sqr()?.sum_all()?.to_scalar::<f32>()
             };
-            let fd = (at(h)? - at(-h)?) / (2.0 * h);
-            assert!(
-                (fd - gi).abs() < 2e-3,
-                "w[{i}]: {gi} vs finite difference {fd}"
-            );
+            let wv = Var::from_tensor(&w0)?;
+            let g = dense(&x, &wv, &b, act)?.sqr()?.sum_all()?.backward()?;
+            let g = g.get(&wv).unwrap().flatten_all()?.to_vec1::<f32>()?;
+            let base = w0.flatten_all()?.to_vec1::<f32>()?;
+            let h = 1e-2f32;
+            for (i, gi) in g.iter().enumerate() {
+                let at = |d: f32| -> Result<f32> {
+                    let mut v = base.clone();
+                    v[i] += d;
+                    loss(&Tensor::from_vec(v, (2, 4), &Device::Cpu)?)
+                };
+                let fd = (at(h)? - at(-h)?) / (2.0 * h);
+                assert!(
+                    (fd - gi).abs() < 2e-3,
+                    "{act:?} w[{i}]: {gi} vs finite difference {fd}"
+                );
+            }
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 
 use anyhow::{ensure, Context, Result};
 use candle_core::Tensor;
+use std::io::Write;
 use std::path::Path;
 
 /// Writes `rows` (each [n, c*h*w], channel-first, values in [0, 1]) as a grid: one row of
@@ -48,15 +49,21 @@ pub fn write_grid(
     }
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(file), width as u32, height as u32);
+    // Finished and flushed by hand: the png writer's drop writes the last chunk and ignores any
+    // error, and so does BufWriter's flush on drop.
+    let writing = || format!("writing {}", path.display());
+    let mut out = std::io::BufWriter::new(file);
+    let mut enc = png::Encoder::new(&mut out, width as u32, height as u32);
     enc.set_color(if out_ch == 3 {
         png::ColorType::Rgb
     } else {
         png::ColorType::Grayscale
     });
     enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()?.write_image_data(&px)?;
-    Ok(())
+    let mut writer = enc.write_header().with_context(writing)?;
+    writer.write_image_data(&px).with_context(writing)?;
+    writer.finish().with_context(writing)?;
+    out.flush().with_context(writing)
 }
 
 #[cfg(test)]
@@ -83,6 +90,17 @@ mod tests {
         assert_eq!(buf[2 * info.width as usize + 2], 0);
         assert_eq!(buf[2 * info.width as usize + 3], 255);
         std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    /// A full disk is an error, not a truncated file reported as written.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_is_an_error() -> Result<()> {
+        let a = Tensor::new(&[[0f32, 1., 1., 0.]], &Device::Cpu)?;
+        let err = write_grid(Path::new("/dev/full"), &[a], (1, 2, 2), 1)
+            .expect_err("writing to /dev/full succeeded");
+        assert!(format!("{err:#}").contains("/dev/full"), "{err:#}");
         Ok(())
     }
 }

@@ -1,33 +1,12 @@
 //! MLP encoders, decoders and discriminators on candle-nn's `VarBuilder`, with PyTorch's
 //! default initialisation drawn from the run's own seeded stream.
 
+use crate::activation::Activation;
 use crate::dense::dense_layer;
 use crate::rng::Rng;
 use candle_core::{Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    Relu,
-    Tanh,
-    /// Slope 0.2, as in most GAN discriminators.
-    LeakyRelu,
-    /// No non-linearity (a linear code).
-    None,
-}
-
-impl Activation {
-    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::Relu => x.relu(),
-            Self::Tanh => x.tanh(),
-            Self::LeakyRelu => candle_nn::ops::leaky_relu(x, 0.2),
-            Self::None => Ok(x.clone()),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,6 +1,7 @@
 //! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimiser,
 //! seeded random streams and image grids. Nothing here knows about variants or YAML files.
 
+pub mod activation;
 pub mod conv;
 mod cpu;
 pub mod data;

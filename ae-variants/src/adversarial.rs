@@ -4,8 +4,9 @@
 
 use crate::backbone::{recon_metrics, Backbone, Recon};
 use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
+use ae_core::activation::Activation;
 use ae_core::error::{at_least_one, ensure};
-use ae_core::layers::{Activation, Mlp};
+use ae_core::layers::Mlp;
 use ae_core::losses::{discriminator_loss, generator_loss};
 use ae_core::metrics::logit_accuracy;
 use ae_core::optim::Adam;

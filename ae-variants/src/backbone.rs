@@ -2,8 +2,9 @@
 //! evaluation vocabulary.
 
 use crate::{BuildContext, ModelConfig, Named};
+use ae_core::activation::Activation;
 use ae_core::conv::{ConvDecoder, ConvEncoder};
-use ae_core::layers::{initialize, Activation, Mlp};
+use ae_core::layers::{initialize, Mlp};
 use ae_core::losses::{bce_with_logits, mse_per_image};
 use ae_core::metrics::psnr_per_image;
 use ae_core::rng::Purpose;

@@ -11,7 +11,8 @@ pub mod vae;
 
 pub use backbone::{Arch, Backbone, Net, Recon};
 
-use ae_core::layers::{Activation, Init};
+use ae_core::activation::Activation;
+use ae_core::layers::Init;
 use ae_core::optim::{Adam, OptimizerConfig};
 use ae_core::rng::{Rng, Streams};
 use ae_core::ConfigError;

@@ -4,9 +4,9 @@
 
 use crate::backbone::{recon_metrics, Backbone};
 use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
+use ae_core::activation::Activation;
 use ae_core::error::ensure;
 use ae_core::eval::iwae::{log_normal, log_std_normal};
-use ae_core::layers::Activation;
 use ae_core::losses::{bce_with_logits, gaussian_kl, gaussian_nll};
 use ae_core::optim::Adam;
 use ae_core::rng::Rng;

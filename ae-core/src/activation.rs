@@ -1,0 +1,120 @@
+//! The activations of every layer, each written once: a scalar forward and a derivative read
+//! off the output, which the fused CPU layer (`dense`) uses, and the tensor forward in candle
+//! ops, which every other device and dtype (and the conv layers) use.
+
+use candle_core::{Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// Slope of `LeakyRelu` below zero.
+const LEAK: f32 = 0.2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    Tanh,
+    /// Slope 0.2, as in most GAN discriminators.
+    LeakyRelu,
+    /// Outputs in (0, 1), for codes meant to be read as probabilities.
+    Sigmoid,
+    /// No non-linearity (a linear code).
+    None,
+}
+
+impl Activation {
+    /// The activation as candle ops: the path for CUDA, f64 and anything candle can trace.
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Relu => x.relu(),
+            Self::Tanh => x.tanh(),
+            Self::LeakyRelu => candle_nn::ops::leaky_relu(x, LEAK as f64),
+            Self::Sigmoid => candle_nn::ops::sigmoid(x),
+            Self::None => Ok(x.clone()),
+        }
+    }
+
+    /// The activation of one pre-activation value.
+    pub fn forward(self, x: f32) -> f32 {
+        match self {
+            Self::Relu => x.max(0.0),
+            Self::Tanh => x.tanh(),
+            Self::LeakyRelu => x.max(LEAK * x),
+            Self::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Self::None => x,
+        }
+    }
+
+    /// The derivative at the pre-activation whose output is `y`: a backward pass needs only
+    /// the output, so the pre-activation need not be kept.
+    pub fn derivative_from_output(self, y: f32) -> f32 {
+        match self {
+            Self::Relu => f32::from(y > 0.0),
+            Self::Tanh => 1.0 - y * y,
+            Self::LeakyRelu => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    LEAK
+                }
+            }
+            Self::Sigmoid => y * (1.0 - y),
+            Self::None => 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    const ALL: [Activation; 5] = [
+        Activation::Relu,
+        Activation::Tanh,
+        Activation::LeakyRelu,
+        Activation::Sigmoid,
+        Activation::None,
+    ];
+
+    /// The scalar forward (the fused layer's) and the tensor forward (everyone else's) agree.
+    #[test]
+    fn scalar_forward_matches_tensor_forward() -> Result<()> {
+        let xs: Vec<f32> = (-40..=40).map(|i| i as f32 * 0.25).collect();
+        let t = Tensor::new(xs.as_slice(), &Device::Cpu)?;
+        for act in ALL {
+            let tensor = act.apply(&t)?.to_vec1::<f32>()?;
+            for (x, want) in xs.iter().zip(&tensor) {
+                let got = act.forward(*x);
+                assert!((got - want).abs() < 1e-6, "{act:?}({x}): {got} vs {want}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The derivative from the output against central differences of the scalar forward,
+    /// away from relu's and leaky relu's kink.
+    #[test]
+    fn derivative_from_output_matches_finite_differences() {
+        let h = 1e-3f64;
+        for act in ALL {
+            for i in (-30..=30).filter(|i| *i != 0) {
+                let x = i as f64 * 0.2;
+                let f = |x: f64| act.forward(x as f32) as f64;
+                let fd = (f(x + h) - f(x - h)) / (2.0 * h);
+                let got = act.derivative_from_output(act.forward(x as f32)) as f64;
+                assert!((got - fd).abs() < 2e-3, "{act:?}'({x}): {got} vs {fd}");
+            }
+        }
+    }
+
+    /// The names a config file uses.
+    #[test]
+    fn serde_names_are_the_documented_ones() {
+        use serde::de::value::{Error, StrDeserializer};
+        let names = ["relu", "tanh", "leaky_relu", "sigmoid", "none"];
+        for (name, act) in names.into_iter().zip(ALL) {
+            let parsed = Activation::deserialize(StrDeserializer::<Error>::new(name));
+            assert_eq!(parsed, Ok(act), "{name}");
+        }
+    }
+}
