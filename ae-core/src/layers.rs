@@ -73,6 +73,38 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// The linear layers, first to last, for penalties that need the weights (a Jacobian).
+    pub fn layers(&self) -> &[Linear] {
+        &self.layers
+    }
+
+    /// Each layer's pre-activation and activation on `x`, first to last, computed with plain
+    /// candle ops (so that they can be differentiated again, as a Jacobian penalty needs).
+    /// The last activation equals [`Module::forward`]'s output.
+    pub fn trace(&self, x: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
+        let mut h = x.clone();
+        let n = self.layers.len();
+        let mut out = Vec::with_capacity(n);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let w = crate::grad::param(layer.weight());
+            let b = layer.bias().map(crate::grad::param);
+            let mut pre = h.matmul(&w.t()?)?;
+            if let Some(b) = b {
+                pre = pre.broadcast_add(&b)?;
+            }
+            let act = if i + 1 == n {
+                self.last
+            } else {
+                self.activation
+            };
+            h = act.apply(&pre)?;
+            out.push((pre, h.clone()));
+        }
+        Ok(out)
+    }
+}
+
 impl Module for Mlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_with(x, Ok)
@@ -133,6 +165,37 @@ pub fn initialize(varmap: &VarMap, rng: &mut Rng, init: Init) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trace_ends_in_the_forward_pass_and_its_pre_activations_are_affine() -> Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, candle_core::DType::F32, &dev);
+        let mlp = Mlp::new(vb, &[5, 4, 3], Activation::Tanh, Activation::Sigmoid)?;
+        initialize(
+            &varmap,
+            &mut crate::rng::Streams::new(1).stream(crate::rng::Purpose::Init, 0),
+            Init::Pytorch,
+        )?;
+        let x = Tensor::new(
+            &[[0.1f32, -0.4, 0.3, 0.9, -1.0], [1.0, 0.0, 0.5, -0.2, 0.1]],
+            &dev,
+        )?;
+        let trace = mlp.trace(&x)?;
+        assert_eq!(trace.len(), 2);
+        let gap = |a: &Tensor, b: &Tensor| -> Result<f32> {
+            (a - b)?.abs()?.max_all()?.to_scalar::<f32>()
+        };
+        assert!(gap(&trace[1].1, &mlp.forward(&x)?)? < 1e-6);
+        // Layer 0 by hand: tanh(x W^T + b).
+        let l = &mlp.layers()[0];
+        let pre = x
+            .matmul(&l.weight().t()?)?
+            .broadcast_add(l.bias().unwrap())?;
+        assert!(gap(&trace[0].0, &pre)? < 1e-6);
+        assert!(gap(&trace[0].1, &pre.tanh()?)? < 1e-6);
+        Ok(())
+    }
     use crate::rng::{Purpose, Streams};
     use candle_core::{DType, Device};
 

@@ -2,6 +2,70 @@
 
 use candle_core::{Result, Tensor};
 
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// A loss term or metric: its name in metrics.csv, test.csv and the tables, which way is
+/// better, and the values it can take where bounded (for plot axes and monitors). Each model
+/// declares its own beside its code; the shared vocabulary is below.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Metric {
+    pub name: &'static str,
+    pub better: Better,
+    pub range: Option<(f64, f64)>,
+}
+
+impl Metric {
+    pub const fn lower(name: &'static str, range: Option<(f64, f64)>) -> Self {
+        Self {
+            name,
+            better: Better::Lower,
+            range,
+        }
+    }
+
+    pub const fn higher(name: &'static str, range: Option<(f64, f64)>) -> Self {
+        Self {
+            name,
+            better: Better::Higher,
+            range,
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl AsRef<str> for Metric {
+    fn as_ref(&self) -> &str {
+        self.name
+    }
+}
+
+/// A loss term or metric and its value: a device scalar for a loss, one value per image for a
+/// metric.
+pub type Named = (Metric, Tensor);
+
+/// Values >= 0, and values in [0, 1].
+pub const NONNEGATIVE: Option<(f64, f64)> = Some((0.0, f64::INFINITY));
+pub const UNIT: Option<(f64, f64)> = Some((0.0, 1.0));
+
+/// Per-pixel squared error of sigmoid(logits) against the image.
+pub const MSE: Metric = Metric::lower("mse", UNIT);
+/// Peak signal-to-noise ratio, dB, peak 1, per image.
+pub const PSNR: Metric = Metric::higher("psnr", None);
+/// Binary cross-entropy of the image under the logits, nats per image.
+pub const BCE: Metric = Metric::lower("bce", NONNEGATIVE);
+/// The whole training objective, where it has several terms.
+pub const LOSS: Metric = Metric::lower("loss", None);
+
 /// The smallest per-image MSE PSNR is taken of: a perfect image scores 100 dB, not infinity.
 pub const MSE_FLOOR: f64 = 1e-10;
 

@@ -115,15 +115,15 @@ fn binarisation_fixed_and_dynamic() {
     let streams = Streams::new(0);
     let e0: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 0)
         .unwrap()
-        .map(Result::unwrap)
+        .map(|b| b.unwrap().images)
         .collect();
     let e0_again: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 0)
         .unwrap()
-        .map(Result::unwrap)
+        .map(|b| b.unwrap().images)
         .collect();
     let e1: Vec<Tensor> = Batches::new(&dyn_a, 200, &streams, 1)
         .unwrap()
-        .map(Result::unwrap)
+        .map(|b| b.unwrap().images)
         .collect();
     assert!(values(&e0[0]).iter().all(|&v| v == 0.0 || v == 1.0));
     assert_eq!(values(&e0[0]), values(&e0_again[0]));
@@ -141,10 +141,29 @@ fn batches_cover_the_training_set_once_per_epoch() {
         },
         0,
     );
-    let batches: Vec<Tensor> = Batches::new(&ds, 32, &Streams::new(3), 0)
+    let splits: Vec<_> = Batches::new(&ds, 32, &Streams::new(3), 0)
         .unwrap()
         .map(Result::unwrap)
         .collect();
+    // Every image comes with its own label: (pixel sum, label) pairs are the training set's.
+    let pairs = |images: &Tensor, labels: &Tensor| -> Vec<(i64, u32)> {
+        let sums = images.sum(1).unwrap().to_vec1::<f32>().unwrap();
+        let labels = labels.to_vec1::<u32>().unwrap();
+        let mut p: Vec<(i64, u32)> = sums
+            .iter()
+            .zip(labels)
+            .map(|(s, l)| ((s * 1000.0).round() as i64, l))
+            .collect();
+        p.sort_unstable();
+        p
+    };
+    let mut got: Vec<(i64, u32)> = splits
+        .iter()
+        .flat_map(|b| pairs(&b.images, &b.labels))
+        .collect();
+    got.sort_unstable();
+    assert_eq!(got, pairs(&ds.train.images, &ds.train.labels));
+    let batches: Vec<Tensor> = splits.into_iter().map(|b| b.images).collect();
     assert_eq!(
         batches
             .iter()

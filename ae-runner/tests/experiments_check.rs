@@ -1,4 +1,5 @@
-//! Every shipped experiment file passes `--check`, and `--check` writes nothing.
+//! Every shipped experiment file passes `--check`, `--check` writes nothing, and every model of
+//! the registry is trained by some experiment file.
 
 mod common;
 use common::*;
@@ -7,6 +8,7 @@ use common::*;
 fn every_experiment_file_checks() {
     let out = tempfile::tempdir().unwrap();
     let mut n = 0;
+    let mut variants = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir(root().join("experiments")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "yaml") {
@@ -23,13 +25,20 @@ fn every_experiment_file_checks() {
                 .collect();
             assert!(!runs.is_empty(), "{rel}");
             for resolved in runs {
-                assert!(resolved["model"]["variant"].is_string(), "{rel}: {text}");
+                let variant = resolved["model"]["variant"].as_str();
+                variants.insert(variant.expect("a variant").to_string());
                 assert!(resolved["train"]["optimizer"]["lr"].as_f64().unwrap() > 0.0);
             }
             n += 1;
         }
     }
     assert!(n >= 5, "only {n} experiment files");
+    for name in ae_variants::registry::names() {
+        assert!(
+            variants.contains(name),
+            "no experiment file trains `{name}` (only {variants:?})"
+        );
+    }
     assert_eq!(
         std::fs::read_dir(out.path()).unwrap().count(),
         0,

@@ -2,19 +2,27 @@
 //! and decoder), a discriminator phase (prior draws against codes) and a generator phase (the
 //! encoder fools the discriminator), each with its own Adam.
 
-use crate::backbone::{recon_metrics, Backbone, Recon};
-use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
+use crate::backbone::{recon_metrics, Backbone, BuildContext, Recon};
+use crate::config::ModelConfig;
+use crate::deterministic::RECON;
+use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::activation::Activation;
+use ae_core::data::Split;
 use ae_core::error::{at_least_one, ensure};
 use ae_core::layers::Mlp;
 use ae_core::losses::{discriminator_loss, generator_loss};
-use ae_core::metrics::logit_accuracy;
-use ae_core::optim::Adam;
+use ae_core::metrics::{logit_accuracy, Metric, Named, NONNEGATIVE, UNIT};
 use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
-use candle_nn::{Module, VarMap};
+use candle_nn::Module;
+
+/// The discriminator's loss (prior draws against codes) and the encoder's adversarial loss.
+pub const DISC: Metric = Metric::lower("disc", NONNEGATIVE);
+pub const GEN: Metric = Metric::lower("gen", NONNEGATIVE);
+/// Per image, the mean of the discriminator's hit on one prior draw and on the image's code.
+pub const DISC_ACC: Metric = Metric::higher("disc_acc", UNIT);
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,15 +142,13 @@ impl VariantConfig for AdversarialConfig {
                 Activation::None,
             )
         })?;
-        let opt_ae = Adam::new(net.vars(&["enc.", "dec."]), ctx.optimizer.clone())?;
-        let opt_disc = Adam::new(net.vars(&["disc."]), ctx.optimizer.with_lr(self.disc_lr))?;
-        let opt_gen = Adam::new(net.vars(&["enc."]), ctx.optimizer.with_lr(self.gen_lr))?;
+        let net = net
+            .with_optimizer("ae", &["enc.", "dec."], ctx.optimizer.clone())?
+            .with_optimizer("disc", &["disc."], ctx.optimizer.with_lr(self.disc_lr))?
+            .with_optimizer("gen", &["enc."], ctx.optimizer.with_lr(self.gen_lr))?;
         Ok(Box::new(Adversarial {
             net,
             disc,
-            opt_ae,
-            opt_disc,
-            opt_gen,
             cfg: self.clone(),
             latent: model.latent_dim,
         }))
@@ -152,37 +158,44 @@ impl VariantConfig for AdversarialConfig {
 pub struct Adversarial {
     net: Backbone,
     disc: Mlp,
-    opt_ae: Adam,
-    opt_disc: Adam,
-    opt_gen: Adam,
     cfg: AdversarialConfig,
     latent: usize,
 }
 
 impl Autoencoder for Adversarial {
-    fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+    fn backbone(&self) -> &Backbone {
+        &self.net
+    }
+
+    fn backbone_mut(&mut self) -> &mut Backbone {
+        &mut self.net
+    }
+
+    fn train_step(&mut self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
         let n = x.dim(0)?;
         let recon = self.cfg.loss.loss(&self.net.reconstruct_logits(x)?, x)?;
-        self.opt_ae.backward_step(&recon)?;
+        self.net.step("ae", &recon)?;
 
         let codes = self.net.encoder.forward(x)?.detach();
         let prior = self.cfg.prior_sample(n, self.latent, rng, x.device())?;
         let disc = discriminator_loss(&self.disc.forward(&prior)?, &self.disc.forward(&codes)?)?;
-        self.opt_disc.backward_step(&disc)?;
+        self.net.step("disc", &disc)?;
 
         let gen = (generator_loss(&self.disc.forward(&self.net.encoder.forward(x)?)?)?
             * self.cfg.adv_weight)?;
-        self.opt_gen.backward_step(&gen)?;
+        self.net.step("gen", &gen)?;
         Ok(vec![
-            ("recon", recon.detach()),
-            ("disc", disc.detach()),
-            ("gen", gen.detach()),
+            (RECON, recon.detach()),
+            (DISC, disc.detach()),
+            (GEN, gen.detach()),
         ])
     }
 
     /// Adds `disc_acc`: per image, the mean of the discriminator's hit on one prior draw and
     /// on the image's code.
-    fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+    fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
         let codes = self.net.encoder.forward(x)?;
         let mut m = recon_metrics(&self.net.decoder.forward(&codes)?, x)?;
         let prior = self
@@ -190,19 +203,11 @@ impl Autoencoder for Adversarial {
             .prior_sample(x.dim(0)?, self.latent, rng, x.device())?;
         let hits = (logit_accuracy(&self.disc.forward(&prior)?, true)?
             + logit_accuracy(&self.disc.forward(&codes)?, false)?)?;
-        m.push(("disc_acc", (hits * 0.5)?));
+        m.push((DISC_ACC, (hits * 0.5)?));
         Ok(m)
     }
 
-    fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.net.encoder.forward(x)?)
-    }
-
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.net.decoder.forward(z)?)
-    }
-
-    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = self
             .cfg
             .prior_sample(n, self.latent, rng, &self.net.device())?;
@@ -212,21 +217,5 @@ impl Autoencoder for Adversarial {
     /// The gaussian prior draws normals only; the mixture also draws each row's component.
     fn draws_one_kind(&self) -> bool {
         self.cfg.prior == Prior::Gaussian
-    }
-
-    fn flops(&self) -> usize {
-        self.net.flops()
-    }
-
-    fn varmap(&self) -> &VarMap {
-        &self.net.varmap
-    }
-
-    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
-        vec![
-            ("ae", &mut self.opt_ae),
-            ("disc", &mut self.opt_disc),
-            ("gen", &mut self.opt_gen),
-        ]
     }
 }

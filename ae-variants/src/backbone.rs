@@ -1,16 +1,29 @@
-//! The encoder and decoder most variants share, their reconstruction loss, and the shared
-//! evaluation vocabulary.
+//! What every model built on an encoder and a decoder has in common: the two networks, their
+//! weights, the optimisers over them, the reconstruction loss and the shared evaluation
+//! vocabulary. A model's own file holds only what makes it different.
 
-use crate::{BuildContext, ModelConfig, Named};
+use crate::config::{Arch, ModelConfig};
 use ae_core::activation::Activation;
 use ae_core::conv::{ConvDecoder, ConvEncoder};
 use ae_core::layers::{initialize, Mlp};
 use ae_core::losses::{bce_with_logits, mse_per_image};
-use ae_core::metrics::psnr_per_image;
-use ae_core::rng::Purpose;
-use candle_core::{DType, Result, Tensor, Var};
+use ae_core::metrics::{psnr_per_image, Named, BCE, MSE, PSNR};
+use ae_core::optim::{Adam, OptimizerConfig};
+use ae_core::rng::{Purpose, Streams};
+use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{Module, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
+
+/// What building a model needs besides its config.
+pub struct BuildContext<'a> {
+    pub device: &'a Device,
+    /// Pixels per image.
+    pub input_dim: usize,
+    /// (channels, height, width) of an image, for metrics that need its layout (SSIM).
+    pub image_shape: (usize, usize, usize),
+    pub optimizer: &'a OptimizerConfig,
+    pub streams: Streams,
+}
 
 /// The reconstruction loss of the deterministic variants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -53,6 +66,14 @@ impl Net {
         }
     }
 
+    /// The MLP, for penalties that need its layers (a Jacobian); None for a conv net.
+    pub fn mlp(&self) -> Option<&Mlp> {
+        match self {
+            Net::Mlp(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Two times the multiply-adds of one image's forward pass.
     pub fn flops(&self) -> usize {
         match self {
@@ -69,23 +90,14 @@ impl Module for Net {
     }
 }
 
-/// The architecture of the encoder and decoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Arch {
-    /// input -> hidden... -> code, and the mirror: linear layers on rows of pixels.
-    #[default]
-    Mlp,
-    /// Stride-2 convolutions with `channels`, a linear map to the code, and the mirror.
-    Conv,
-}
-
 /// Encoder (input -> code, `code_activation` on the code, `enc_out` units) and mirrored decoder
-/// (code -> input logits), by `model.arch`.
+/// (code -> input logits), by `model.arch`, and the optimisers over their weights (and any
+/// other module's in the same VarMap), by name.
 pub struct Backbone {
     pub varmap: VarMap,
     pub encoder: Net,
     pub decoder: Net,
+    pub optimizers: Vec<(&'static str, Adam)>,
 }
 
 impl Backbone {
@@ -142,9 +154,31 @@ impl Backbone {
                 varmap,
                 encoder,
                 decoder,
+                optimizers: Vec::new(),
             },
             more,
         ))
+    }
+
+    /// Adds the optimiser `name` over the variables whose names start with one of `prefixes`
+    /// (`enc.`, `dec.`, or a module the model added).
+    pub fn with_optimizer(
+        mut self,
+        name: &'static str,
+        prefixes: &[&str],
+        cfg: OptimizerConfig,
+    ) -> Result<Self> {
+        let opt = Adam::new(self.vars(prefixes), cfg)?;
+        self.optimizers.push((name, opt));
+        Ok(self)
+    }
+
+    /// One step of the optimiser `name` on `loss`.
+    pub fn step(&mut self, name: &str, loss: &Tensor) -> Result<()> {
+        match self.optimizers.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, opt)) => opt.backward_step(loss),
+            None => candle_core::bail!("no optimiser `{name}`"),
+        }
     }
 
     /// The variables whose names start with one of `prefixes`, in name order.
@@ -180,8 +214,8 @@ impl Backbone {
 pub fn recon_metrics(logits: &Tensor, x: &Tensor) -> Result<Vec<Named>> {
     let probs = candle_nn::ops::sigmoid(logits)?;
     Ok(vec![
-        ("mse", mse_per_image(&probs, x)?),
-        ("psnr", psnr_per_image(&probs, x)?),
-        ("bce", bce_with_logits(logits, x)?),
+        (MSE, mse_per_image(&probs, x)?),
+        (PSNR, psnr_per_image(&probs, x)?),
+        (BCE, bce_with_logits(logits, x)?),
     ])
 }

@@ -1,8 +1,10 @@
 //! Denoising autoencoder: reconstructs the clean image from a corrupted one, the corruption
 //! drawn on the device for every batch.
 
-use crate::deterministic::{Deterministic, Perturbation};
-use crate::{Autoencoder, BuildContext, ModelConfig, Recon, VariantConfig};
+use crate::backbone::{BuildContext, Recon};
+use crate::config::ModelConfig;
+use crate::deterministic::{Deterministic, Recipe};
+use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::error::ensure;
 use ae_core::rng::Rng;
 use ae_core::ConfigError;
@@ -62,7 +64,7 @@ fn unit_clamp(t: &Tensor) -> Result<Tensor> {
     Ok((&r - r.affine(1.0, -1.0)?.relu()?)?)
 }
 
-impl Perturbation for DenoisingConfig {
+impl Recipe for DenoisingConfig {
     fn train_input(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         self.corrupt(x, rng)
     }

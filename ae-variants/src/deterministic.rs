@@ -1,19 +1,49 @@
-//! The deterministic autoencoders (plain, denoising, dropout) are one network trained with a
-//! different perturbation; this is that network, generic over the perturbation.
+//! The deterministic autoencoders (plain, denoising, dropout, sparse) are one network trained
+//! with a different [`Recipe`]: what is done to the training input and hidden layers, and what
+//! is added to the loss. This is that network, generic over the recipe.
 
-use crate::backbone::{recon_metrics, Backbone, Recon};
-use crate::{Autoencoder, BuildContext, ModelConfig, Named};
+use crate::backbone::{recon_metrics, Backbone, BuildContext, Recon};
+use crate::config::ModelConfig;
+use crate::seam::Autoencoder;
+use ae_core::data::Split;
 use ae_core::eval::ssim_per_image;
 use ae_core::layers::dropout;
-use ae_core::metrics::psnr_per_image;
-use ae_core::optim::Adam;
+use ae_core::metrics::{psnr_per_image, Metric, Named, LOSS, NONNEGATIVE};
 use ae_core::rng::Rng;
 use anyhow::Result;
 use candle_core::Tensor;
-use candle_nn::{Module, VarMap};
 
-/// What a deterministic variant does to its training input and hidden layers.
-pub trait Perturbation: 'static {
+/// The training reconstruction loss (`model.loss`).
+pub const RECON: Metric = Metric::lower("recon", NONNEGATIVE);
+/// Denoising: the output's PSNR minus the corrupted input's, and both, dB; SSIM of both.
+pub const PSNR_GAIN: Metric = Metric::higher("psnr_gain", None);
+pub const PSNR_NOISY: Metric = Metric::higher("psnr_noisy", None);
+pub const PSNR_DENOISED: Metric = Metric::higher("psnr_denoised", None);
+pub const SSIM_NOISY: Metric = Metric::higher("ssim_noisy", Some((-1.0, 1.0)));
+pub const SSIM_DENOISED: Metric = Metric::higher("ssim_denoised", Some((-1.0, 1.0)));
+
+/// What a penalty sees of one training or evaluation pass.
+pub struct Pass<'a> {
+    /// The clean images.
+    pub x: &'a Tensor,
+    /// What the encoder saw (the perturbed images in training).
+    pub input: &'a Tensor,
+    /// The code.
+    pub code: &'a Tensor,
+    /// The networks, for penalties on weights or on the encoder's Jacobian.
+    pub net: &'a Backbone,
+}
+
+/// An extra term of the loss: `weight` x the mean of `value`, which is one value per image
+/// (also reported per image in evaluation) or a scalar for the batch.
+pub struct Penalty {
+    pub metric: Metric,
+    pub weight: f64,
+    pub value: Tensor,
+}
+
+/// What makes one deterministic autoencoder differ from another.
+pub trait Recipe: 'static {
     /// The input the network sees in training; the loss always compares with the clean image.
     fn train_input(&self, x: &Tensor, _rng: &mut Rng) -> Result<Tensor> {
         Ok(x.clone())
@@ -26,6 +56,11 @@ pub trait Perturbation: 'static {
     fn eval_corruption(&self, _x: &Tensor, _rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(None)
     }
+    /// A term added to the reconstruction loss: a penalty on the code, the input or the
+    /// weights. None: the loss is the reconstruction alone.
+    fn penalty(&self, _pass: &Pass) -> Result<Option<Penalty>> {
+        Ok(None)
+    }
     /// See [`Autoencoder::draws_one_kind`]: of `train_input`, the hidden dropout masks and
     /// `eval_corruption` together.
     fn draws_one_kind(&self) -> bool {
@@ -33,106 +68,119 @@ pub trait Perturbation: 'static {
     }
 }
 
-/// Encoder, decoder, one Adam, one reconstruction loss and a perturbation.
-pub struct Deterministic<P> {
+/// Encoder, decoder, one Adam, one reconstruction loss and a recipe.
+pub struct Deterministic<R> {
     net: Backbone,
-    opt: Adam,
     loss: Recon,
-    perturb: P,
+    recipe: R,
     /// (channels, height, width), for SSIM.
     shape: (usize, usize, usize),
 }
 
-impl<P: Perturbation> Deterministic<P> {
+impl<R: Recipe> Deterministic<R> {
     pub fn build(
         model: &ModelConfig,
         ctx: &BuildContext,
         loss: Recon,
-        perturb: P,
+        recipe: R,
     ) -> Result<Box<dyn Autoencoder>> {
         let (net, ()) = Backbone::new(model, ctx, model.latent_dim, |_| Ok(()))?;
-        let opt = Adam::new(net.vars(&["enc.", "dec."]), ctx.optimizer.clone())?;
+        let net = net.with_optimizer("ae", &["enc.", "dec."], ctx.optimizer.clone())?;
         Ok(Box::new(Self {
             net,
-            opt,
             loss,
-            perturb,
+            recipe,
             shape: ctx.image_shape,
         }))
     }
+
+    fn reconstruct(&self, input: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::sigmoid(
+            &self.net.reconstruct_logits(input)?,
+        )?)
+    }
 }
 
-impl<P: Perturbation> Autoencoder for Deterministic<P> {
-    fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
-        let input = self.perturb.train_input(x, rng)?;
-        let p = self.perturb.hidden_dropout();
+impl<R: Recipe> Autoencoder for Deterministic<R> {
+    fn backbone(&self) -> &Backbone {
+        &self.net
+    }
+
+    fn backbone_mut(&mut self) -> &mut Backbone {
+        &mut self.net
+    }
+
+    fn train_step(&mut self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
+        let input = self.recipe.train_input(x, rng)?;
+        let p = self.recipe.hidden_dropout();
         // `dropout` with p = 0 draws nothing and returns its input.
         let z = self
             .net
             .encoder
             .forward_with(&input, |h| dropout(&h, p, rng))?;
         let logits = self.net.decoder.forward_with(&z, |h| dropout(&h, p, rng))?;
-        let loss = self.loss.loss(&logits, x)?;
-        self.opt.backward_step(&loss)?;
-        Ok(vec![("recon", loss.detach())])
+        let recon = self.loss.loss(&logits, x)?;
+        let pass = Pass {
+            x,
+            input: &input,
+            code: &z,
+            net: &self.net,
+        };
+        let Some(penalty) = self.recipe.penalty(&pass)? else {
+            self.net.step("ae", &recon)?;
+            return Ok(vec![(RECON, recon.detach())]);
+        };
+        let term = penalty.value.mean_all()?;
+        let loss = (&recon + (&term * penalty.weight)?)?;
+        self.net.step("ae", &loss)?;
+        Ok(vec![
+            (LOSS, loss.detach()),
+            (RECON, recon.detach()),
+            (penalty.metric, term.detach()),
+        ])
     }
 
-    fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
-        let mut m = recon_metrics(&self.net.reconstruct_logits(x)?, x)?;
-        if let Some(noisy) = self.perturb.eval_corruption(x, rng)? {
-            let out = candle_nn::ops::sigmoid(&self.net.reconstruct_logits(&noisy)?)?;
+    fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
+        let code = self.net.encoder.forward_with(x, Ok)?;
+        let mut m = recon_metrics(&self.net.decoder.forward_with(&code, Ok)?, x)?;
+        let pass = Pass {
+            x,
+            input: x,
+            code: &code,
+            net: &self.net,
+        };
+        if let Some(p) = self.recipe.penalty(&pass)? {
+            if p.value.rank() == 1 {
+                m.push((p.metric, p.value));
+            }
+        }
+        if let Some(noisy) = self.recipe.eval_corruption(x, rng)? {
+            let out = self.reconstruct(&noisy)?;
             let (before, after) = (psnr_per_image(&noisy, x)?, psnr_per_image(&out, x)?);
-            m.push(("psnr_gain", (&after - &before)?));
-            m.push(("psnr_noisy", before));
-            m.push(("psnr_denoised", after));
-            m.push(("ssim_noisy", ssim_per_image(&noisy, x, self.shape)?));
-            m.push(("ssim_denoised", ssim_per_image(&out, x, self.shape)?));
+            m.push((PSNR_GAIN, (&after - &before)?));
+            m.push((PSNR_NOISY, before));
+            m.push((PSNR_DENOISED, after));
+            m.push((SSIM_NOISY, ssim_per_image(&noisy, x, self.shape)?));
+            m.push((SSIM_DENOISED, ssim_per_image(&out, x, self.shape)?));
         }
         Ok(m)
-    }
-
-    fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.net.encoder.forward(x)?)
-    }
-
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.net.decoder.forward(z)?)
-    }
-
-    fn sample(&self, _n: usize, _rng: &mut Rng) -> Result<Option<Tensor>> {
-        Ok(None)
     }
 
     /// Clean images, then (for denoising) their corruption and its reconstruction, else the
     /// reconstruction of the clean images.
     fn display(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
-        let recon = |input: &Tensor| -> Result<Tensor> {
-            Ok(candle_nn::ops::sigmoid(
-                &self.net.reconstruct_logits(input)?,
-            )?)
-        };
-        Ok(match self.perturb.eval_corruption(x, rng)? {
+        Ok(match self.recipe.eval_corruption(x, rng)? {
             Some(noisy) => {
-                let out = recon(&noisy)?;
+                let out = self.reconstruct(&noisy)?;
                 vec![x.clone(), noisy, out]
             }
-            None => vec![x.clone(), recon(x)?],
+            None => vec![x.clone(), self.reconstruct(x)?],
         })
     }
 
     fn draws_one_kind(&self) -> bool {
-        self.perturb.draws_one_kind()
-    }
-
-    fn flops(&self) -> usize {
-        self.net.flops()
-    }
-
-    fn varmap(&self) -> &VarMap {
-        &self.net.varmap
-    }
-
-    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
-        vec![("ae", &mut self.opt)]
+        self.recipe.draws_one_kind()
     }
 }

@@ -1,8 +1,10 @@
 //! Dropout autoencoder: dropout on the input (and optionally the hidden layers) in training
 //! only; evaluation sees the whole network. "A little dropout works best."
 
-use crate::deterministic::{Deterministic, Perturbation};
-use crate::{Autoencoder, BuildContext, ModelConfig, Recon, VariantConfig};
+use crate::backbone::{BuildContext, Recon};
+use crate::config::ModelConfig;
+use crate::deterministic::{Deterministic, Recipe};
+use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::error::ensure;
 use ae_core::layers::dropout;
 use ae_core::rng::Rng;
@@ -31,7 +33,7 @@ impl Default for DropoutConfig {
     }
 }
 
-impl Perturbation for DropoutConfig {
+impl Recipe for DropoutConfig {
     fn train_input(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         Ok(dropout(x, self.dropout, rng)?)
     }

@@ -1,7 +1,9 @@
 //! The plain autoencoder of the seed: encoder -> code -> decoder, one reconstruction loss.
 
-use crate::deterministic::{Deterministic, Perturbation};
-use crate::{Autoencoder, BuildContext, ModelConfig, Recon, VariantConfig};
+use crate::backbone::{BuildContext, Recon};
+use crate::config::ModelConfig;
+use crate::deterministic::{Deterministic, Recipe};
+use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::ConfigError;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ pub struct PlainConfig {
 
 /// Nothing perturbed.
 struct Clean;
-impl Perturbation for Clean {
+impl Recipe for Clean {
     /// It draws nothing.
     fn draws_one_kind(&self) -> bool {
         true

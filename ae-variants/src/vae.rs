@@ -2,18 +2,27 @@
 //! ReLU on either, unlike the seed), the reparameterisation trick, and
 //! loss = reconstruction NLL + kl_weight * KL, in nats per image.
 
-use crate::backbone::{recon_metrics, Backbone};
-use crate::{Autoencoder, BuildContext, ModelConfig, Named, VariantConfig};
+use crate::backbone::{recon_metrics, Backbone, BuildContext};
+use crate::config::ModelConfig;
+use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::activation::Activation;
+use ae_core::data::Split;
 use ae_core::error::ensure;
 use ae_core::eval::iwae::{log_normal, log_std_normal};
 use ae_core::losses::{bce_with_logits, gaussian_kl, gaussian_nll};
-use ae_core::optim::Adam;
+use ae_core::metrics::{Metric, Named, LOSS, NONNEGATIVE};
 use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
 use candle_core::Tensor;
-use candle_nn::{Module, VarMap};
+use candle_nn::Module;
+
+/// The negative ELBO with beta = 1, nats per image (whatever weight training used).
+pub const NEG_ELBO: Metric = Metric::lower("neg_elbo", None);
+/// -log p(x|z) of one posterior draw (distortion), nats per image.
+pub const NLL: Metric = Metric::lower("nll", None);
+/// KL(q(z|x) || p(z)) (rate), nats per image.
+pub const KL: Metric = Metric::lower("kl", NONNEGATIVE);
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,10 +81,9 @@ impl VariantConfig for VaeConfig {
     /// rows [d, 2d) the log-variance head (two linear heads on the last hidden layer).
     fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>> {
         let (net, ()) = Backbone::new(model, ctx, 2 * model.latent_dim, |_| Ok(()))?;
-        let opt = Adam::new(net.vars(&["enc.", "dec."]), ctx.optimizer.clone())?;
+        let net = net.with_optimizer("vae", &["enc.", "dec."], ctx.optimizer.clone())?;
         Ok(Box::new(Vae {
             net,
-            opt,
             cfg: self.clone(),
             beta: self.kl_weight,
             latent: model.latent_dim,
@@ -85,7 +93,6 @@ impl VariantConfig for VaeConfig {
 
 pub struct Vae {
     net: Backbone,
-    opt: Adam,
     cfg: VaeConfig,
     /// The KL weight of the current epoch (after warm-up).
     beta: f64,
@@ -129,41 +136,47 @@ impl Vae {
 }
 
 impl Autoencoder for Vae {
+    fn backbone(&self) -> &Backbone {
+        &self.net
+    }
+
+    fn backbone_mut(&mut self) -> &mut Backbone {
+        &mut self.net
+    }
+
     fn start_epoch(&mut self, epoch: usize) {
         let ramp = ((epoch + 1) as f64 / (self.cfg.warmup_epochs + 1) as f64).min(1.0);
         self.beta = self.cfg.kl_weight * ramp;
     }
 
-    fn train_step(&mut self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+    fn train_step(&mut self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
         let (nll, kl) = self.terms(x, &self.posterior(x)?, rng)?;
         let (nll, kl) = (nll.mean_all()?, kl.mean_all()?);
         let loss = (&nll + (&kl * self.beta)?)?;
-        self.opt.backward_step(&loss)?;
+        self.net.step("vae", &loss)?;
         Ok(vec![
-            ("loss", loss.detach()),
-            ("nll", nll.detach()),
-            ("kl", kl.detach()),
+            (LOSS, loss.detach()),
+            (NLL, nll.detach()),
+            (KL, kl.detach()),
         ])
     }
 
     /// Reconstruction metrics decode z = mu; `neg_elbo` (beta = 1), its `nll` (distortion)
     /// and `kl` (rate) use a sampled z.
-    fn evaluate(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Named>> {
+    fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
+        let x = &batch.images;
         let posterior = self.posterior(x)?;
         let mut m = recon_metrics(&self.decode(&posterior.0)?, x)?;
         let (nll, kl) = self.terms(x, &posterior, rng)?;
-        m.push(("neg_elbo", (&nll + &kl)?));
-        m.push(("nll", nll));
-        m.push(("kl", kl));
+        m.push((NEG_ELBO, (&nll + &kl)?));
+        m.push((NLL, nll));
+        m.push((KL, kl));
         Ok(m)
     }
 
     fn encode(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.posterior(x)?.0)
-    }
-
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.net.decoder.forward(z)?)
     }
 
     fn log_weights(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
@@ -184,7 +197,7 @@ impl Autoencoder for Vae {
         Ok(Some(((log_px_z + log_std_normal(&z)?)? - log_q)?))
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = rng.normal((n, self.latent), &self.net.device())?;
         Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
@@ -192,17 +205,5 @@ impl Autoencoder for Vae {
     /// Normals only (reparameterisation).
     fn draws_one_kind(&self) -> bool {
         true
-    }
-
-    fn flops(&self) -> usize {
-        self.net.flops()
-    }
-
-    fn varmap(&self) -> &VarMap {
-        &self.net.varmap
-    }
-
-    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
-        vec![("vae", &mut self.opt)]
     }
 }

@@ -49,7 +49,7 @@ fn run(model: &mut dyn Autoencoder, data: &Dataset, ahead: bool) -> Vec<u32> {
         }
     }
     let mut rng = stream(Purpose::Eval, 0);
-    for (_, t) in model.evaluate(&data.test.images, &mut rng).unwrap() {
+    for (_, t) in model.evaluate(&data.test, &mut rng).unwrap() {
         out.extend(t.to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()));
     }
     out

@@ -1,4 +1,4 @@
-//! Each variant, built through `parse` as the runner builds it, trains a few steps on a few
+//! Each variant, built through the registry as the runner builds it, trains a few steps on a few
 //! hundred real MNIST images and its loss falls.
 
 mod common;
@@ -6,6 +6,7 @@ mod common;
 use ae_core::data::{Batches, DataConfig, Dataset};
 use ae_core::eval::iwae::log_mean_exp;
 use ae_core::rng::{Purpose, Streams};
+use ae_variants::vae::NEG_ELBO;
 use ae_variants::Autoencoder;
 
 fn mnist(n: usize) -> Dataset {
@@ -104,7 +105,8 @@ fn vae_loss_falls() {
 #[test]
 fn vae_importance_weighted_bound_starts_at_the_elbo_and_rises_with_k() {
     let (ae, data, _) = train("{variant: vae}", 60);
-    let x = data.test.images.narrow(0, 0, 100).unwrap();
+    let first = data.test.chunks(100).unwrap().remove(0);
+    let x = first.images.clone();
     let mut rng = Streams::new(3).stream(Purpose::Eval, 0);
     let bound = |k: usize, rng: &mut ae_core::rng::Rng| -> f64 {
         let lw = ae
@@ -116,10 +118,10 @@ fn vae_importance_weighted_bound_starts_at_the_elbo_and_rises_with_k() {
         v.to_scalar::<f32>().unwrap() as f64
     };
     let elbo = -ae
-        .evaluate(&x, &mut rng)
+        .evaluate(&first, &mut rng)
         .unwrap()
         .into_iter()
-        .find(|(n, _)| *n == "neg_elbo")
+        .find(|(m, _)| *m == NEG_ELBO)
         .unwrap()
         .1
         .mean_all()

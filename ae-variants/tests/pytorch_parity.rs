@@ -3,10 +3,10 @@
 //! on the same batches give the same losses. The fixture comes from
 //! bench/pytorch/parity_fixture.py (torch 2.15, CPU).
 
-use ae_core::data::{DataConfig, Dataset};
+use ae_core::data::{DataConfig, Dataset, Split};
 use ae_core::optim::OptimizerConfig;
 use ae_core::rng::{Purpose, Streams};
-use ae_variants::{parse, BuildContext, ModelConfig, Recon};
+use ae_variants::{registry, BuildContext, Recon};
 use candle_core::{DType, Device};
 use std::path::Path;
 
@@ -24,7 +24,7 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
         ..Default::default()
     };
     let data = Dataset::load(&cfg, &dev, &Streams::new(0))?;
-    let model = ModelConfig::from_value(serde_yaml::from_str(
+    let (model, spec) = registry::read(serde_yaml::from_str(
         "{variant: plain, code_activation: relu}",
     )?)
     .unwrap();
@@ -36,7 +36,7 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
         optimizer: &opt,
         streams: Streams::new(0),
     };
-    let mut ae = parse(&model).unwrap().build(&model, &ctx)?;
+    let mut ae = spec.build(&model, &ctx)?;
     let vars: Vec<(String, candle_core::Var)> = ae
         .varmap()
         .data()
@@ -68,8 +68,12 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
     let mut rng = Streams::new(0).stream(Purpose::Train, 0);
     let mut worst = 0f32;
     for (step, w) in want.iter().enumerate() {
-        let x = data.train.images.index_select(&idx.get(step)?, 0)?;
-        let got = ae.train_step(&x, &mut rng)?[0].1.to_scalar::<f32>()?;
+        let rows = idx.get(step)?;
+        let batch = Split {
+            images: data.train.images.index_select(&rows, 0)?,
+            labels: data.train.labels.index_select(&rows, 0)?,
+        };
+        let got = ae.train_step(&batch, &mut rng)?[0].1.to_scalar::<f32>()?;
         worst = worst.max((got - w).abs() / w);
     }
     eprintln!(

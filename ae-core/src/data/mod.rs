@@ -103,7 +103,8 @@ impl DataConfig {
     }
 }
 
-/// Images (one row of pixels in [0, 1] each) and their labels, on the device.
+/// Images (one row of pixels in [0, 1] each) and their labels (u32), on the device: a split of
+/// a dataset, or one batch of it.
 #[derive(Debug, Clone)]
 pub struct Split {
     pub images: Tensor,
@@ -117,6 +118,29 @@ impl Split {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The same images and labels on `device`.
+    pub fn to_device(&self, device: &Device) -> Result<Split> {
+        Ok(Split {
+            images: self.images.to_device(device)?,
+            labels: self.labels.to_device(device)?,
+        })
+    }
+
+    /// Consecutive batches of at most `size` images, in a fixed order (for evaluation).
+    pub fn chunks(&self, size: usize) -> Result<Vec<Split>> {
+        let n = self.len();
+        (0..n)
+            .step_by(size.max(1))
+            .map(|s| {
+                let len = size.min(n - s);
+                Ok(Split {
+                    images: self.images.narrow(0, s, len)?,
+                    labels: self.labels.narrow(0, s, len)?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -280,7 +304,7 @@ impl Dataset {
 /// One epoch's training batches: a permutation of the training set cut into batches (the
 /// last one may be smaller), each gathered on the device and binarised if dynamic.
 pub struct Batches<'a> {
-    images: &'a Tensor,
+    train: &'a Split,
     perm: Tensor,
     batch_size: usize,
     pos: usize,
@@ -300,7 +324,7 @@ impl<'a> Batches<'a> {
                 .ahead(ds.train.images.device())
         });
         Ok(Self {
-            images: &ds.train.images,
+            train: &ds.train,
             perm,
             batch_size,
             pos: 0,
@@ -318,7 +342,7 @@ impl<'a> Batches<'a> {
 }
 
 impl Iterator for Batches<'_> {
-    type Item = Result<Tensor>;
+    type Item = Result<Split>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let n = self.perm.dim(0).ok()?;
@@ -326,12 +350,15 @@ impl Iterator for Batches<'_> {
             return None;
         }
         let len = self.batch_size.min(n - self.pos);
-        let batch = (|| -> Result<Tensor> {
+        let batch = (|| -> Result<Split> {
             let idx = self.perm.narrow(0, self.pos, len)?;
-            let x = self.images.index_select(&idx, 0)?;
-            Ok(match &mut self.binarize {
-                Some(rng) => rng.binarize(&x)?,
-                None => x,
+            let x = self.train.images.index_select(&idx, 0)?;
+            Ok(Split {
+                images: match &mut self.binarize {
+                    Some(rng) => rng.binarize(&x)?,
+                    None => x,
+                },
+                labels: self.train.labels.index_select(&idx, 0)?,
             })
         })();
         self.pos += len;

@@ -224,8 +224,7 @@ pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, 
     raw.data.validate()?;
     raw.train.validate()?;
     raw.eval.validate()?;
-    let model = ModelConfig::from_value(raw.model)?;
-    let spec = ae_variants::parse(&model)?;
+    let (model, spec) = ae_variants::registry::read(raw.model)?;
     Ok(Experiment {
         name,
         data: raw.data,

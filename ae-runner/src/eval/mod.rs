@@ -12,7 +12,9 @@ use crate::run::interrupt::{self, Interrupted};
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
 use ae_core::eval::iwae::log_mean_exp;
 use ae_core::eval::{auroc, knn_accuracy, linear_probe, ProbeConfig};
+use ae_core::metrics::MSE;
 use ae_core::rng::{Purpose, Streams};
+use ae_variants::vae::NEG_ELBO;
 use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
@@ -91,7 +93,7 @@ fn evaluate_without_grad(
             .map(|l| !normal.contains(&(*l as u8)))
             .collect();
         if positive.iter().any(|&p| p) && positive.iter().any(|&p| !p) {
-            for (name, scores) in scores(model, &data.test.images, batch, streams)? {
+            for (name, scores) in scores(model, &data.test, batch, streams)? {
                 out.push((format!("auroc_{name}"), auroc(&scores, &positive)?));
             }
         }
@@ -209,20 +211,20 @@ fn iwae_nll(
 }
 
 /// The anomaly scores of each test image: its reconstruction error (`mse`) and, where the
-/// variant has one, its negative ELBO.
+/// model has one, its negative ELBO.
 fn scores(
     model: &dyn Autoencoder,
-    images: &Tensor,
+    split: &Split,
     batch: usize,
     streams: &Streams,
 ) -> Result<Vec<(&'static str, Vec<f64>)>> {
     let mut rng = streams.stream(Purpose::Eval, 3);
     let mut by_name: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
-    for x in chunks(images, batch)? {
-        for (name, v) in model.evaluate(&x, &mut rng)? {
-            if name == "mse" || name == "neg_elbo" {
+    for b in split.chunks(batch)? {
+        for (metric, v) in model.evaluate(&b, &mut rng)? {
+            if metric == MSE || metric == NEG_ELBO {
                 let v = v.to_dtype(DType::F64)?.to_vec1::<f64>()?;
-                by_name.entry(name).or_default().extend(v);
+                by_name.entry(metric.name).or_default().extend(v);
             }
         }
     }

@@ -26,7 +26,7 @@ pub fn write_basic(
         let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
         Ok((
             rows,
-            model.sample(64, &mut streams.stream(Purpose::Sample, 0))?,
+            model.sample(64, None, &mut streams.stream(Purpose::Sample, 0))?,
         ))
     })?;
     write_png(&dir.join("reconstructions.png"), &rows, shape)?;

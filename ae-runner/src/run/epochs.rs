@@ -6,12 +6,12 @@ use crate::results::files::{sync_rename, tmp_path, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
-use ae_core::data::{chunks, Batches, Dataset};
-use ae_core::metrics::Sums;
+use ae_core::data::{Batches, Dataset, Split};
+use ae_core::metrics::{Sums, MSE};
 use ae_core::rng::{Purpose, Streams};
+use ae_variants::vae::NEG_ELBO;
 use ae_variants::Autoencoder;
 use anyhow::Result;
-use candle_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::Instant;
@@ -39,7 +39,7 @@ pub fn write_test(
     streams: &Streams,
     dir: &Path,
 ) -> Result<Vec<(String, f64)>> {
-    let test = evaluate(model, &data.test.images, batch, streams)?;
+    let test = evaluate(model, &data.test, batch, streams)?;
     let row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
     write_row_csv(&dir.join("test.csv"), &row)?;
     Ok(test)
@@ -49,18 +49,20 @@ pub fn write_test(
 /// evaluation stream (so every epoch sees the same noise).
 fn evaluate(
     model: &dyn Autoencoder,
-    images: &Tensor,
+    split: &Split,
     batch: usize,
     streams: &Streams,
 ) -> Result<Vec<(String, f64)>> {
     let mut rng = streams.stream(Purpose::Eval, 0);
     if model.draws_one_kind() {
-        rng = rng.ahead(images.device());
+        rng = rng.ahead(split.images.device());
     }
     let mut sums = Sums::default();
-    for x in chunks(images, batch)? {
-        let n = x.dim(0)?;
-        sums.add(&ae_core::grad::no_grad(|| model.evaluate(&x, &mut rng))?, n)?;
+    for b in split.chunks(batch)? {
+        sums.add(
+            &ae_core::grad::no_grad(|| model.evaluate(&b, &mut rng))?,
+            b.len(),
+        )?;
     }
     Ok(sums.means()?)
 }
@@ -135,10 +137,9 @@ pub fn train(
             rng = rng.ahead(data.train.images.device());
         }
         let mut sums = Sums::default();
-        for (step, x) in batches.enumerate() {
-            let x = x?;
-            let n = x.dim(0)?;
-            sums.add(&model.train_step(&x, &mut rng)?, n)?;
+        for (step, batch) in batches.enumerate() {
+            let batch = batch?;
+            sums.add(&model.train_step(&batch, &mut rng)?, batch.len())?;
             if let Some(sig) = interrupt::received() {
                 bar.abandon();
                 return Err(Interrupted(sig).into());
@@ -161,12 +162,12 @@ pub fn train(
         check_finite(epoch + 1, None, &train_means, &last)?;
         check_finite(epoch + 1, None, &[weights_sum(model)?], &last)?;
         let val = match &data.val {
-            Some(v) => evaluate(model, &v.images, t.eval_batch_size, streams)?,
+            Some(v) => evaluate(model, v, t.eval_batch_size, streams)?,
             None => vec![],
         };
         check_finite(epoch + 1, None, &val, &last)?;
         let test = match t.test_each_epoch {
-            true => evaluate(model, &data.test.images, t.eval_batch_size, streams)?,
+            true => evaluate(model, &data.test, t.eval_batch_size, streams)?,
             false => vec![],
         };
         let mut row = vec![("epoch".to_string(), (epoch + 1).to_string())];
@@ -191,7 +192,7 @@ pub fn train(
             .map(|(k, v)| format!("{k} {v:.4}"))
             .chain(
                 val.iter()
-                    .filter(|(k, _)| k == "mse" || k == "neg_elbo")
+                    .filter(|(k, _)| *k == MSE.name || *k == NEG_ELBO.name)
                     .map(|(k, v)| format!("val {k} {v:.4}")),
             )
             .collect();

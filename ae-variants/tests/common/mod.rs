@@ -4,7 +4,7 @@
 use ae_core::data::{DataConfig, Dataset};
 use ae_core::optim::OptimizerConfig;
 use ae_core::rng::Streams;
-use ae_variants::{parse, Autoencoder, BuildContext, ModelConfig};
+use ae_variants::{registry, Autoencoder, BuildContext};
 use candle_core::Device;
 use std::path::Path;
 
@@ -19,7 +19,7 @@ pub fn mnist(cfg: DataConfig) -> Dataset {
 
 /// The variant `model_yaml` describes, with Adam's defaults, initialised from `streams`.
 pub fn build(model_yaml: &str, data: &Dataset, streams: Streams) -> Box<dyn Autoencoder> {
-    let model = ModelConfig::from_value(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
+    let (model, spec) = registry::read(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
     let opt = OptimizerConfig::default();
     let ctx = BuildContext {
         device: &Device::Cpu,
@@ -28,5 +28,5 @@ pub fn build(model_yaml: &str, data: &Dataset, streams: Streams) -> Box<dyn Auto
         optimizer: &opt,
         streams,
     };
-    parse(&model).unwrap().build(&model, &ctx).unwrap()
+    spec.build(&model, &ctx).unwrap()
 }
