@@ -1,12 +1,14 @@
 //! Where a dataset's four files come from: a folder the user names, `AE_DATA_DIR`, the
-//! repository's `data/<dataset>`, Debian's dataset package, or a download into a cache
-//! folder; every file is checked against its md5 before it is used.
+//! repository's `data/<dataset>`, Debian's dataset package, or (with the `download` feature) a
+//! download into a cache folder; every file is checked against its md5 before it is used.
 
 use crate::UserError;
 use anyhow::{Context, Result};
 use md5::{Digest, Md5};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+#[cfg(feature = "download")]
+use std::time::Duration;
 
 /// One of the four files: its base name and the md5s of its official .gz form and of its
 /// unpacked bytes (None: not checked). A .gz is accepted if either matches.
@@ -221,27 +223,99 @@ pub fn locate(src: &Source, root: Option<&Path>, mirror: Option<&str>) -> Result
         ))
         .into());
     };
-    let dir = cache_dir(src);
-    download(src, mirror, &dir)?;
-    Ok(dir)
+    #[cfg(feature = "download")]
+    {
+        let dir = cache_dir(src);
+        download(src, mirror, &dir)?;
+        Ok(dir)
+    }
+    #[cfg(not(feature = "download"))]
+    Err(not_found(src, mirror).into())
 }
 
+/// What a build without downloads says when no folder holds the files: which are missing from
+/// the folder closest to complete, every folder searched, and the two ways to get them.
+#[cfg(not(feature = "download"))]
+fn not_found(src: &Source, mirror: &str) -> UserError {
+    let dirs = search_dirs(src);
+    let missing_in = |d: &Path| -> Vec<&str> {
+        src.files
+            .iter()
+            .filter(|f| find_in(d, f).is_none())
+            .map(|f| f.name)
+            .collect()
+    };
+    let (best, missing) = dirs
+        .iter()
+        .map(|d| (d, missing_in(d)))
+        .min_by_key(|(_, missing)| missing.len())
+        .expect("the search path is never empty");
+    let all: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+    UserError(format!(
+        "dataset `{}`: {} (.gz or unpacked) not found in {}; looked in {}. Put the four files in \
+         one of these folders (or set data.root or AE_DATA_DIR to a folder that has them), or \
+         build with the `download` feature to fetch them from {mirror} into {}",
+        src.name,
+        missing.join(", "),
+        best.display(),
+        all.join(", "),
+        cache_dir(src).display(),
+    ))
+}
+
+/// The longest a mirror may take to accept the connection, and then to send the next bytes:
+/// without them a stalled mirror hangs the run forever.
+#[cfg(feature = "download")]
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+#[cfg(feature = "download")]
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Downloads the missing `.gz` files into `dir`, each checked before it is renamed into place.
+#[cfg(feature = "download")]
 pub fn download(src: &Source, mirror: &str, dir: &Path) -> Result<()> {
+    download_within(src, mirror, dir, READ_TIMEOUT)
+}
+
+/// [`download`], failing when the mirror sends nothing for `read_timeout`.
+#[cfg(feature = "download")]
+fn download_within(src: &Source, mirror: &str, dir: &Path, read_timeout: Duration) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(CONNECT_TIMEOUT)
+        .timeout_read(read_timeout)
+        .build();
     for file in &src.files {
         if find_in(dir, file).is_some() {
             continue;
         }
         let url = format!("{}/{}.gz", mirror.trim_end_matches('/'), file.name);
         tracing::info!("downloading {url}");
+        // ureq's errors name the address; an error while reading the body does not.
+        let failed = |what: &str, e: &(dyn std::error::Error + 'static)| {
+            let timed_out = std::iter::successors(Some(e), |e| e.source()).any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+            });
+            let why = if timed_out {
+                format!(
+                    ": the mirror stalled (no connection within {CONNECT_TIMEOUT:?} or no data \
+                     for {read_timeout:?}); try again later or set data.mirror to another mirror"
+                )
+            } else {
+                String::new()
+            };
+            UserError(format!(
+                "{what}{e}{why} (or set data.root or AE_DATA_DIR to a folder with the files)"
+            ))
+        };
         let mut body = Vec::new();
-        ureq::get(&url)
+        agent
+            .get(&url)
             .call()
-            .map_err(|e| UserError(format!("downloading {url}: {e} (set data.root or AE_DATA_DIR to a folder with the files)")))?
+            .map_err(|e| failed("downloading ", &e))?
             .into_reader()
             .read_to_end(&mut body)
-            .with_context(|| format!("reading {url}"))?;
+            .map_err(|e| failed(&format!("reading {url}: "), &e))?;
         if let Some(want) = file.gz_md5 {
             let got = md5_hex(&body);
             if got != want {
@@ -269,4 +343,39 @@ pub fn read_all(src: &Source, dir: &Path) -> Result<[Vec<u8>; 4]> {
         read(&src.files[2])?,
         read(&src.files[3])?,
     ])
+}
+
+#[cfg(all(test, feature = "download"))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Instant;
+
+    /// A mirror that stops sending, before its headers or in the middle of the body, is an
+    /// error naming the stall, not a hang.
+    #[test]
+    fn a_stalled_mirror_is_an_error() {
+        for sent in [
+            "",
+            "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\npart of it",
+        ] {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            std::thread::spawn(move || {
+                let (mut s, _) = listener.accept().unwrap();
+                let _ = s.read(&mut [0u8; 2048]);
+                s.write_all(sent.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_secs(5));
+            });
+            let dir = tempfile::tempdir().unwrap();
+            let start = Instant::now();
+            let mirror = format!("http://{addr}/");
+            let err = download_within(&MNIST, &mirror, dir.path(), Duration::from_millis(200))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("the mirror stalled"), "{err}");
+            assert!(start.elapsed() < Duration::from_secs(3), "{err}");
+        }
+    }
 }
