@@ -187,7 +187,7 @@ fn rerun_skips_refuses_a_changed_config_and_fresh_keeps_the_old_folder() {
     let changed = run(&["--set", "model.kl_weight=0.5"]);
     assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
     assert!(
-        stderr(&changed).contains("kl_weight: 0.5"),
+        stderr(&changed).contains("model.kl_weight: 1.0 -> 0.5"),
         "{}",
         stderr(&changed)
     );
@@ -217,4 +217,28 @@ fn same_seed_same_numbers() {
         std::fs::read_to_string(d.path().join("denoising/seed=0/test.csv")).unwrap()
     };
     assert_eq!(test(&a), test(&b));
+}
+
+/// The refusal of a changed config names each changed setting, lists included.
+#[test]
+fn a_changed_list_is_shown_by_its_dotted_key() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            &["--set", "train.epochs=1", "--set", "data.train_limit=500"],
+            extra,
+        ]
+        .concat();
+        run_small("experiments/ae.yaml", out.path(), &args)
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let changed = run(&["--set", "model.hidden=[256,32]"]);
+    let err = stderr(&changed);
+    assert_eq!(changed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.hidden: [256, 64] -> [256, 32]"),
+        "{err}"
+    );
+    assert_eq!(err.matches(" -> ").count(), 1, "one changed setting: {err}");
 }
