@@ -77,6 +77,9 @@ fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
     Ok(combos)
 }
 
+/// One process runs every run with the thread count of its first.
+const THREADS: &str = "train.threads";
+
 /// The first run that repeats an earlier one (the same folder name or the same config), as
 /// (earlier, later) indices from 0. One pass over hash maps from each name and each config to
 /// the run that has it: checking every pair would be 5 billion comparisons for 100,000 runs.
@@ -159,6 +162,13 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
         })
         .collect();
     let total = combos.len();
+    let label = |i: usize| {
+        let values: Vec<(String, Value)> = combos[i]
+            .iter()
+            .map(|(k, _, v)| (k.clone(), v.clone()))
+            .collect();
+        format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0))
+    };
     let mut runs: Vec<PlannedRun> = Vec::with_capacity(total);
     let mut resolved: Vec<String> = Vec::with_capacity(total);
     for (i, overrides) in combos.iter().enumerate() {
@@ -167,17 +177,43 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             .iter()
             .map(|(k, _, v)| (k.clone(), v.clone()))
             .collect();
-        let label = format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0));
-        let origin = RunOrigin { label, overrides };
+        let origin = RunOrigin {
+            label: label(i),
+            overrides,
+        };
         for (k, _, v) in overrides {
             set_dotted(&mut value, k, v.clone())
                 .map_err(|m| doc.error(ConfigError::new(k.clone(), m), Some(&origin)))?;
         }
         let exp = parse_experiment(value, &doc.default_name())
             .map_err(|e| doc.error(e, Some(&origin)))?;
+        if let Some(first) = runs.first() {
+            let (theirs, ours) = (first.exp.train.threads, exp.train.threads);
+            if theirs != ours {
+                // Name the entry that sets it: this run's, or else the first run's.
+                let sets = |o: &[Override]| {
+                    o.iter()
+                        .any(|(k, _, _)| k == THREADS || THREADS.starts_with(&format!("{k}.")))
+                };
+                let (j, o) = if sets(overrides) {
+                    (i, &overrides[..])
+                } else {
+                    (0, &combos[0][..])
+                };
+                let origin = RunOrigin {
+                    label: label(j),
+                    overrides: o,
+                };
+                let message = format!(
+                    "differs between runs ({theirs} in run 1, {ours} in run {}): candle sizes its thread pool once per process, from the first run, so the others would run with its count while recording their own; compare thread counts in separate experiments (or with --set train.threads=N), and run a sweep's runs side by side with --jobs",
+                    i + 1
+                );
+                return Err(doc.error(ConfigError::new(THREADS, message), Some(&origin)));
+            }
+        }
         let name = run_name(&values, &keys, exp.train.seed);
         let text = serde_yaml::to_string(&exp.resolved())
-            .map_err(|e| UserError(format!("{}: {}: {e}", doc.path.display(), origin.label)))?;
+            .map_err(|e| UserError(format!("{}: {}: {e}", doc.path.display(), label(i))))?;
         resolved.push(text);
         runs.push(PlannedRun { name, values, exp });
     }
@@ -267,6 +303,29 @@ mod tests {
         let same = e("cases:\n  - {model.kl_weight: 1}\n  - {model.kl_weight: 1.0}\n");
         assert!(same.contains("resolve to the same run"), "{same}");
         assert!(e("cases: []\n").contains("non-empty list"));
+    }
+
+    #[test]
+    fn runs_that_differ_in_threads_are_refused_naming_the_entry() {
+        let e = |t: &str| plan(&doc(&format!("{BASE}{t}"))).err().unwrap().to_string();
+        let grid = e("sweep:\n  train.threads: [1, 2]\n");
+        assert!(
+            grid.contains("x.yaml:3")
+                && grid.contains("run 2 of 2 (threads=2), train.threads = 2")
+                && grid.contains("once per process")
+                && grid.contains("--jobs"),
+            "{grid}"
+        );
+        // The first run sets it, the second keeps the default: the first's entry is named.
+        let cases = e("cases:\n  - {train.threads: 4}\n  - {train.seed: 1}\n");
+        assert!(
+            cases.contains("x.yaml:3: run 1 of 2 (threads=4), train.threads = 4")
+                && cases.contains("(4 in run 1, 1 in run 2)"),
+            "{cases}"
+        );
+        // One count for every run is fine, from the file, a sweep or --set.
+        let same = "sweep:\n  train.threads: [2]\n  train.seed: [0, 1]\n";
+        assert!(plan(&doc(&format!("{BASE}{same}"))).is_ok());
     }
 
     /// A key that counts its comparisons, to show how many a check makes.
