@@ -340,6 +340,7 @@ const CASES: &[Case] = &[
     Case { name: "sweep over an unknown key", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  model.kl_wieght: [1, 2]\n")], args: &[], expect: &["case.yaml:16", "run 1 of 2", "did you mean `kl_weight`"] },
     Case { name: "bad value deep in the grid", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  train.seed: [0, 1]\n  model.kl_weight: [1, 2, -3]\n")], args: &[], expect: &["case.yaml:17", "run 3 of 6 (seed=0,kl_weight=-3)", "model.kl_weight = -3"] },
     Case { name: "two cases, one run", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\ncases:\n  - {model.kl_weight: 2}\n  - {model.kl_weight: 2.0}\n")], args: &[], expect: &["runs 1 and 2 resolve to the same run"] },
+    Case { name: "sweep over train.threads (--check)", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  train.threads: [1, 2]\n")], args: &["--check"], expect: &["case.yaml:16", "run 2 of 2 (threads=2), train.threads = 2", "once per process", "--jobs"] },
     Case { name: "checkpoint_every zero", edit: &[("epochs: 1", "epochs: 1\n  checkpoint_every: 0")], args: &[], expect: &["case.yaml:13", "train.checkpoint_every"] },
     Case { name: "negative grad_clip", edit: &[("lr: 1.0e-3", "lr: 1.0e-3, grad_clip: -1")], args: &[], expect: &["case.yaml:14", "train.optimizer.grad_clip"] },
 ];

@@ -187,7 +187,7 @@ fn rerun_skips_refuses_a_changed_config_and_fresh_keeps_the_old_folder() {
     let changed = run(&["--set", "model.kl_weight=0.5"]);
     assert_eq!(changed.status.code(), Some(2), "{}", stderr(&changed));
     assert!(
-        stderr(&changed).contains("kl_weight: 0.5"),
+        stderr(&changed).contains("model.kl_weight: 1.0 -> 0.5"),
         "{}",
         stderr(&changed)
     );
@@ -217,4 +217,62 @@ fn same_seed_same_numbers() {
         std::fs::read_to_string(d.path().join("denoising/seed=0/test.csv")).unwrap()
     };
     assert_eq!(test(&a), test(&b));
+}
+
+/// The refusal of a changed config names each changed setting, lists included.
+#[test]
+fn a_changed_list_is_shown_by_its_dotted_key() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            &["--set", "train.epochs=1", "--set", "data.train_limit=500"],
+            extra,
+        ]
+        .concat();
+        run_small("experiments/ae.yaml", out.path(), &args)
+    };
+    let first = run(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let changed = run(&["--set", "model.hidden=[256,32]"]);
+    let err = stderr(&changed);
+    assert_eq!(changed.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.hidden: [256, 64] -> [256, 32]"),
+        "{err}"
+    );
+    assert_eq!(err.matches(" -> ").count(), 1, "one changed setting: {err}");
+}
+
+/// The commit a binary was built from, whatever folder it runs in (here one in no repository).
+#[test]
+fn provenance_names_the_commit_built_from_not_the_current_folder() {
+    let out = tempfile::tempdir().unwrap();
+    let exp = root().join("experiments/ae.yaml");
+    let mut args = vec![exp.to_str().unwrap(), "--out", out.path().to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--set", "train.epochs=1", "--set", "eval.probe=false"]);
+    let o = command(&args)
+        .current_dir(out.path())
+        .env("AE_DATA_DIR", root().join("data"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(out.path().join("ae/seed=0/config.yaml")).unwrap();
+    let cfg: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let built = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or("unknown".into(), |o| stdout(&o).trim().to_string());
+    let recorded = cfg["provenance"]["git_commit"].as_str().unwrap_or_default();
+    assert_eq!(recorded, built, "{text}");
+    if built != "unknown" {
+        assert!(
+            recorded.len() == 40 && recorded.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{recorded}"
+        );
+    }
+    assert!(cfg["provenance"]["git_dirty"].is_bool(), "{text}");
 }

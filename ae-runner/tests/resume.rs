@@ -127,6 +127,7 @@ fn sigterm_and_sigint_stop_with_a_checkpoint_and_the_run_resumes() {
             continue; // it finished before the signal arrived
         }
         assert_eq!(o.status.code(), Some(code), "{err}");
+        assert!(err.contains("a second Ctrl-C stops it at once"), "{err}");
         assert!(
             err.contains("run the same command again to resume"),
             "{err}"

@@ -1,6 +1,7 @@
 //! Experiment files: YAML -> overrides -> typed, validated config -> the runs of a sweep; every
 //! error names the file, the line and the key, and says what is allowed. No tensors here.
 
+pub mod diff;
 pub mod document;
 pub mod locate;
 pub mod schema;

@@ -6,6 +6,8 @@ use crate::config::schema::{parse_experiment, Experiment};
 use crate::results::naming::run_name;
 use ae_core::{ConfigError, UserError};
 use serde_yaml::{Mapping, Value};
+use std::collections::HashMap;
+use std::hash::Hash;
 
 /// One run of an experiment: its folder name, the values that make it this run, its config.
 pub struct PlannedRun {
@@ -75,6 +77,27 @@ fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
     Ok(combos)
 }
 
+/// One process runs every run with the thread count of its first.
+const THREADS: &str = "train.threads";
+
+/// The first run that repeats an earlier one (the same folder name or the same config), as
+/// (earlier, later) indices from 0. One pass over hash maps from each name and each config to
+/// the run that has it: checking every pair would be 5 billion comparisons for 100,000 runs.
+pub fn first_repeat<N: Hash + Eq, C: Hash + Eq>(
+    runs: impl IntoIterator<Item = (N, C)>,
+) -> Option<(usize, usize)> {
+    let (mut names, mut configs) = (HashMap::new(), HashMap::new());
+    for (j, (name, config)) in runs.into_iter().enumerate() {
+        let earlier = [names.get(&name), configs.get(&config)];
+        if let Some(&i) = earlier.into_iter().flatten().min() {
+            return Some((i, j));
+        }
+        names.insert(name, j);
+        configs.insert(config, j);
+    }
+    None
+}
+
 /// Expands and validates every run of `doc`.
 pub fn plan(doc: &Document) -> Result<Plan, UserError> {
     let mut base = doc.value.clone();
@@ -139,38 +162,70 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
         })
         .collect();
     let total = combos.len();
+    let label = |i: usize| {
+        let values: Vec<(String, Value)> = combos[i]
+            .iter()
+            .map(|(k, _, v)| (k.clone(), v.clone()))
+            .collect();
+        format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0))
+    };
     let mut runs: Vec<PlannedRun> = Vec::with_capacity(total);
-    let mut resolved: Vec<Value> = Vec::with_capacity(total);
+    let mut resolved: Vec<String> = Vec::with_capacity(total);
     for (i, overrides) in combos.iter().enumerate() {
         let mut value = base.clone();
         let values: Vec<(String, Value)> = overrides
             .iter()
             .map(|(k, _, v)| (k.clone(), v.clone()))
             .collect();
-        let label = format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0));
-        let origin = RunOrigin { label, overrides };
+        let origin = RunOrigin {
+            label: label(i),
+            overrides,
+        };
         for (k, _, v) in overrides {
             set_dotted(&mut value, k, v.clone())
                 .map_err(|m| doc.error(ConfigError::new(k.clone(), m), Some(&origin)))?;
         }
         let exp = parse_experiment(value, &doc.default_name())
             .map_err(|e| doc.error(e, Some(&origin)))?;
-        let name = run_name(&values, &keys, exp.train.seed);
-        let this = exp.resolved();
-        if let Some(j) = runs
-            .iter()
-            .zip(&resolved)
-            .position(|(r, v)| r.name == name || *v == this)
-        {
-            return Err(UserError(format!(
-                "{}: runs {} and {} resolve to the same run `{name}` (same folder or same config): give them different values",
-                doc.path.display(),
-                j + 1,
-                i + 1
-            )));
+        if let Some(first) = runs.first() {
+            let (theirs, ours) = (first.exp.train.threads, exp.train.threads);
+            if theirs != ours {
+                // Name the entry that sets it: this run's, or else the first run's.
+                let sets = |o: &[Override]| {
+                    o.iter()
+                        .any(|(k, _, _)| k == THREADS || THREADS.starts_with(&format!("{k}.")))
+                };
+                let (j, o) = if sets(overrides) {
+                    (i, &overrides[..])
+                } else {
+                    (0, &combos[0][..])
+                };
+                let origin = RunOrigin {
+                    label: label(j),
+                    overrides: o,
+                };
+                let message = format!(
+                    "differs between runs ({theirs} in run 1, {ours} in run {}): candle sizes its thread pool once per process, from the first run, so the others would run with its count while recording their own; compare thread counts in separate experiments (or with --set train.threads=N), and run a sweep's runs side by side with --jobs",
+                    i + 1
+                );
+                return Err(doc.error(ConfigError::new(THREADS, message), Some(&origin)));
+            }
         }
-        resolved.push(this);
+        let name = run_name(&values, &keys, exp.train.seed);
+        let text = serde_yaml::to_string(&exp.resolved())
+            .map_err(|e| UserError(format!("{}: {}: {e}", doc.path.display(), label(i))))?;
+        resolved.push(text);
         runs.push(PlannedRun { name, values, exp });
+    }
+    let pairs = runs.iter().zip(&resolved);
+    if let Some((i, j)) = first_repeat(pairs.map(|(r, text)| (r.name.as_str(), text.as_str()))) {
+        return Err(UserError(format!(
+            "{}: runs {} and {} resolve to the same run `{}` (same folder or same config): give them different values",
+            doc.path.display(),
+            i + 1,
+            j + 1,
+            runs[j].name
+        )));
     }
     let name = runs[0].exp.name.clone();
     Ok(Plan { name, runs, keys })
@@ -248,5 +303,73 @@ mod tests {
         let same = e("cases:\n  - {model.kl_weight: 1}\n  - {model.kl_weight: 1.0}\n");
         assert!(same.contains("resolve to the same run"), "{same}");
         assert!(e("cases: []\n").contains("non-empty list"));
+    }
+
+    #[test]
+    fn runs_that_differ_in_threads_are_refused_naming_the_entry() {
+        let e = |t: &str| plan(&doc(&format!("{BASE}{t}"))).err().unwrap().to_string();
+        let grid = e("sweep:\n  train.threads: [1, 2]\n");
+        assert!(
+            grid.contains("x.yaml:3")
+                && grid.contains("run 2 of 2 (threads=2), train.threads = 2")
+                && grid.contains("once per process")
+                && grid.contains("--jobs"),
+            "{grid}"
+        );
+        // The first run sets it, the second keeps the default: the first's entry is named.
+        let cases = e("cases:\n  - {train.threads: 4}\n  - {train.seed: 1}\n");
+        assert!(
+            cases.contains("x.yaml:3: run 1 of 2 (threads=4), train.threads = 4")
+                && cases.contains("(4 in run 1, 1 in run 2)"),
+            "{cases}"
+        );
+        // One count for every run is fine, from the file, a sweep or --set.
+        let same = "sweep:\n  train.threads: [2]\n  train.seed: [0, 1]\n";
+        assert!(plan(&doc(&format!("{BASE}{same}"))).is_ok());
+    }
+
+    /// A key that counts its comparisons, to show how many a check makes.
+    struct Counted(String);
+
+    impl Hash for Counted {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            self.0.hash(state);
+        }
+    }
+
+    thread_local! {
+        static COMPARED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    impl PartialEq for Counted {
+        fn eq(&self, other: &Self) -> bool {
+            COMPARED.with(|c| c.set(c.get() + 1));
+            self.0 == other.0
+        }
+    }
+
+    impl Eq for Counted {}
+
+    #[test]
+    fn the_repeat_check_is_linear_and_finds_the_right_pair() {
+        const N: usize = 100_000;
+        // The last entry repeats entry `earlier`'s config, or its name if `by_name`.
+        let entries = |earlier: usize, by_name: bool| {
+            (0..N).map(move |j| {
+                let i = if j == N - 1 { earlier } else { j };
+                let (name, config) = if by_name { (i, j) } else { (j, i) };
+                (format!("seed={name}"), Counted(format!("config {config}")))
+            })
+        };
+        COMPARED.with(|c| c.set(0));
+        assert_eq!(first_repeat(entries(41_234, false)), Some((41_234, N - 1)));
+        let compared = COMPARED.with(|c| c.get());
+        // Hash matches only: far below the N * (N - 1) / 2 of every pair.
+        assert!(compared < 2 * N, "{compared} comparisons");
+        assert_eq!(first_repeat(entries(7, true)), Some((7, N - 1)));
+        assert_eq!(
+            first_repeat((0..N).map(|j| (j, Counted(format!("{j}"))))),
+            None
+        );
     }
 }

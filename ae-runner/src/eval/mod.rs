@@ -64,6 +64,7 @@ fn evaluate_without_grad(
         if let Some(nll) = iwae_nll(model, &images, cfg.iwae_k, streams)? {
             out.push((format!("iwae{}_nll", cfg.iwae_k), nll));
         }
+        interrupt::check()?;
     }
 
     let test_codes = codes(model, &data.test.images, batch)?;
@@ -169,10 +170,12 @@ fn classifiers(
             &ProbeConfig::default(),
         )?;
         out.push((format!("{prefix}probe_acc"), p.accuracy));
+        interrupt::check()?;
     }
     if cfg.knn_k > 0 {
         let acc = knn_accuracy(fit, fit_labels, test, test_labels, cfg.knn_k)?;
         out.push((format!("{prefix}knn{}_acc", cfg.knn_k), acc));
+        interrupt::check()?;
     }
     Ok(out)
 }

@@ -71,12 +71,17 @@ pub fn write_row_csv(path: &Path, row: &[(String, String)]) -> Result<()> {
 
 /// Writes to a temporary file and renames it into place: a kill leaves the old or the new file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    write_atomic_as(path, &tmp_path(path), bytes)
+}
+
+/// [`write_atomic`] through the temporary file `tmp` (beside `path`), for a second writer of
+/// the same file that must not share the first one's.
+pub fn write_atomic_as(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
+    let mut f = File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)
         .with_context(|| format!("writing {}", tmp.display()))?;
     drop(f);
-    sync_rename(&tmp, path)
+    sync_rename(tmp, path)
 }
 
 /// `x.png` -> `x.png.tmp`, beside it (same file system, so the rename is atomic).

@@ -4,15 +4,6 @@ use crate::results::status::now;
 
 /// Where the run came from, for config.yaml.
 pub fn provenance(device: &str, threads: usize) -> serde_yaml::Value {
-    let git = |args: &[&str]| -> Option<String> {
-        let out = std::process::Command::new("git").args(args).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -26,8 +17,9 @@ pub fn provenance(device: &str, threads: usize) -> serde_yaml::Value {
     let mut put = |k: &str, v: serde_yaml::Value| {
         m.insert(k.into(), v);
     };
-    put("git_commit", commit.into());
-    put("git_dirty", dirty.into());
+    // The build's, from build.rs: the folder the binary runs in may be any repository or none.
+    put("git_commit", env!("AE_GIT_COMMIT").into());
+    put("git_dirty", (env!("AE_GIT_DIRTY") == "true").into());
     put("aelab_version", env!("CARGO_PKG_VERSION").into());
     put("candle_version", env!("AE_CANDLE_VERSION").into());
     put("device", device.into());

@@ -1,6 +1,7 @@
 //! What a run's folder holds before the run: nothing, a finished run of the same config, a run
 //! of another config, or an unfinished one (with or without a checkpoint).
 
+use crate::config::diff::diff;
 use crate::results::status::Status;
 use crate::run::checkpoint;
 use std::path::Path;
@@ -49,10 +50,12 @@ pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
         return Existing::New;
     }
     let old = stored_config(dir);
-    let same = old.as_ref() == Some(resolved);
+    if let Some(old) = old.as_ref().filter(|o| *o != resolved) {
+        return Existing::Changed(yaml_diff(old, resolved));
+    }
+    let same = old.is_some();
     match Status::read(dir) {
         Some(s) if s.status == "finished" && same => Existing::Done(s),
-        _ if old.is_some() && !same => Existing::Changed(yaml_diff(old.as_ref(), resolved)),
         status => match checkpoint::epochs_done(dir) {
             Some(e) if same => Existing::Resumable(e),
             _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
@@ -60,23 +63,8 @@ pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
     }
 }
 
-/// The lines of the new config that differ from the old one's.
-fn yaml_diff(old: Option<&serde_yaml::Value>, new: &serde_yaml::Value) -> String {
-    let old = old
-        .map(|o| serde_yaml::to_string(o).unwrap_or_default())
-        .unwrap_or_default();
-    let new = serde_yaml::to_string(new).unwrap_or_default();
-    let (ol, nl): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
-    let mut out = Vec::new();
-    out.extend(
-        ol.iter()
-            .filter(|l| !nl.contains(l))
-            .map(|l| format!("  - {l}")),
-    );
-    out.extend(
-        nl.iter()
-            .filter(|l| !ol.contains(l))
-            .map(|l| format!("  + {l}")),
-    );
-    out.join("\n")
+/// The changed settings, one indented line each (`  model.hidden: [256, 64] -> [256, 32]`).
+fn yaml_diff(old: &serde_yaml::Value, new: &serde_yaml::Value) -> String {
+    let lines: Vec<String> = diff(old, new).iter().map(|l| format!("  {l}")).collect();
+    lines.join("\n")
 }

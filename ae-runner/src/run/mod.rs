@@ -21,7 +21,7 @@ use anyhow::Result;
 use candle_core::Device;
 use context::{build, DataCache};
 use epochs::Diverged;
-use interrupt::Interrupted;
+use interrupt::{Interrupted, OpenRun};
 use lock::Lock;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -65,6 +65,8 @@ pub struct Run<'a> {
     t0: Instant,
     /// The resolved config, for the checkpoint's metadata.
     config: String,
+    /// Until the last write of run.json: a signal marks the run interrupted.
+    open: Option<OpenRun>,
     _lock: Lock,
 }
 
@@ -170,6 +172,7 @@ impl<'a> Run<'a> {
             earlier,
             t0: Instant::now(),
             config,
+            open: Some(OpenRun::register(dir)),
             _lock: lock,
         })
     }
@@ -191,6 +194,7 @@ impl<'a> Run<'a> {
     /// Writes how the run ended (`result`: its metrics, or why it stopped) into run.json.
     /// A divergence and a signal are outcomes; any other error is returned.
     pub fn finish(mut self, result: Result<Vec<(String, f64)>>) -> Result<Outcome> {
+        drop(self.open.take());
         let (status, dir) = (&mut self.status, &self.dir);
         status.ended = Some(now());
         status.seconds = Some(self.earlier + self.t0.elapsed().as_secs_f64());
