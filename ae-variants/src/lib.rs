@@ -11,6 +11,7 @@ pub mod dropout;
 pub mod plain;
 pub mod registry;
 pub mod seam;
+pub mod sparse;
 pub mod state;
 pub mod vae;
 

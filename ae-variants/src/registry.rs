@@ -15,6 +15,7 @@ pub const VARIANTS: &[(&str, Parser)] = &[
     ("dropout", parse_as::<dropout::DropoutConfig>),
     ("adversarial", parse_as::<adversarial::AdversarialConfig>),
     ("vae", parse_as::<vae::VaeConfig>),
+    ("sparse", parse_as::<crate::sparse::SparseConfig>),
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
