@@ -92,6 +92,9 @@ fn problems(doc: &str) -> Vec<String> {
     ));
     let common: BTreeSet<String> = COMMON_KEYS.iter().map(|k| k.to_string()).collect();
     out.extend(missing(doc, "## model", &common));
+    let variants = section(doc, "## model")
+        .map(documented_values)
+        .unwrap_or_default();
     for name in registry::names() {
         let (_, spec) =
             registry::read(serde_yaml::from_str(&format!("{{variant: {name}}}")).unwrap()).unwrap();
@@ -100,9 +103,6 @@ fn problems(doc: &str) -> Vec<String> {
             &format!("### {name}"),
             &keys_of(spec.resolved()),
         ));
-        let variants = section(doc, "## model")
-            .map(documented_values)
-            .unwrap_or_default();
         if !variants.contains(name) {
             out.push(format!("`## model` does not list `{name}` as a variant"));
         }

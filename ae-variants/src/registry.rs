@@ -8,7 +8,7 @@ use ae_core::ConfigError;
 
 type Parser = fn(&ModelConfig) -> Result<Box<dyn Spec>, ConfigError>;
 
-/// Every model: its name in `model.variant`, how its keys are read, and its defaults.
+/// Every model: its name in `model.variant` and how its keys are read.
 pub const VARIANTS: &[(&str, Parser)] = &[
     ("plain", parse_as::<plain::PlainConfig>),
     ("denoising", parse_as::<denoising::DenoisingConfig>),
@@ -39,7 +39,7 @@ fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, Conf
 }
 
 /// Checks the keys of `model`'s variant.
-pub fn parse(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
+fn parse(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
     match VARIANTS.iter().find(|(name, _)| *name == model.variant) {
         Some((_, parser)) => parser(model),
         None => Err(ConfigError::new(

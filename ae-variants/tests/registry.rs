@@ -10,6 +10,7 @@ use ae_core::metrics::{BCE, MSE, PSNR};
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::{checkpoint_state, registry, restore_state};
 use candle_core::Tensor;
+use candle_nn::Module;
 
 fn scalar(t: &Tensor) -> f64 {
     t.to_dtype(candle_core::DType::F64)
@@ -46,6 +47,17 @@ fn every_model_trains_evaluates_samples_and_checkpoints_on_both_backbones() {
                 for (m, v) in &terms {
                     assert!(scalar(v).is_finite(), "{yaml}: {m} = {}", scalar(v));
                 }
+            }
+            // The MLP encoder's layers are exposed, and its trace ends where the encoder does.
+            let encoder = &ae.backbone().encoder;
+            match encoder.mlp() {
+                Some(mlp) => {
+                    let x = &data.test.images;
+                    let last = mlp.trace(x).unwrap().pop().unwrap().1;
+                    let d = (last - encoder.forward(x).unwrap()).unwrap().abs().unwrap();
+                    assert!(scalar(&d) < 1e-6, "{yaml}: trace {}", scalar(&d));
+                }
+                None => assert!(arch.contains("conv"), "{yaml}"),
             }
             let metrics = ae.evaluate(&data.test, &mut rng).unwrap();
             let first: Vec<_> = metrics.iter().take(3).map(|(m, _)| *m).collect();
