@@ -57,7 +57,16 @@ const CASES: &[Case] = &[
         name: "tab indentation",
         edit: &[("  kl_weight: 1.0", "\tkl_weight: 1.0")],
         args: &[],
-        expect: &["case.yaml:10", "YAML syntax error"],
+        expect: &[
+            "case.yaml:10: YAML syntax error",
+            "line 10 is indented with a tab",
+        ],
+    },
+    Case {
+        name: "--set of a misspelt section",
+        edit: &[],
+        args: &["--set", "modle.latent_dim=3"],
+        expect: &["--set modle.latent_dim=3", "unknown key `modle`", "did you mean `model`"],
     },
     Case {
         name: "unknown top key",
@@ -338,6 +347,7 @@ const CASES: &[Case] = &[
     },
     Case { name: "empty sweep list", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  model.kl_weight: []\n")], args: &[], expect: &["case.yaml:16", "sweep.model.kl_weight", "empty list"] },
     Case { name: "sweep over an unknown key", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  model.kl_wieght: [1, 2]\n")], args: &[], expect: &["case.yaml:16", "run 1 of 2", "did you mean `kl_weight`"] },
+    Case { name: "sweep over a misspelt section", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  modle.kl_weight: [1, 2]\n")], args: &[], expect: &["case.yaml:16", "run 1 of 2", "modle.kl_weight = 1", "did you mean `model`"] },
     Case { name: "bad value deep in the grid", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  train.seed: [0, 1]\n  model.kl_weight: [1, 2, -3]\n")], args: &[], expect: &["case.yaml:17", "run 3 of 6 (seed=0,kl_weight=-3)", "model.kl_weight = -3"] },
     Case { name: "two cases, one run", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\ncases:\n  - {model.kl_weight: 2}\n  - {model.kl_weight: 2.0}\n")], args: &[], expect: &["runs 1 and 2 resolve to the same run"] },
     Case { name: "sweep over train.threads (--check)", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  train.threads: [1, 2]\n")], args: &["--check"], expect: &["case.yaml:16", "run 2 of 2 (threads=2), train.threads = 2", "once per process", "--jobs"] },

@@ -3,8 +3,8 @@
 
 use ae_core::data::DataConfig;
 use ae_runner::config::{EvalConfig, TrainConfig};
+use ae_runner::results::yaml::{self, Value};
 use ae_variants::{registry, COMMON_KEYS};
-use serde_yaml::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -48,9 +48,8 @@ fn documented(section: &str) -> BTreeSet<String> {
 /// Every leaf key of a serialised config, dotted.
 fn leaves(v: &Value, prefix: &str, out: &mut BTreeSet<String>) {
     match v {
-        Value::Mapping(m) => {
+        Value::Object(m) => {
             for (k, v) in m {
-                let k = k.as_str().unwrap();
                 let key = if prefix.is_empty() {
                     k.to_string()
                 } else {
@@ -88,7 +87,7 @@ fn problems(doc: &str) -> Vec<String> {
     out.extend(missing(
         doc,
         "## data",
-        &keys_of(serde_yaml::to_value(DataConfig::default()).unwrap()),
+        &keys_of(serde_json::to_value(DataConfig::default()).unwrap()),
     ));
     let common: BTreeSet<String> = COMMON_KEYS.iter().map(|k| k.to_string()).collect();
     out.extend(missing(doc, "## model", &common));
@@ -97,7 +96,7 @@ fn problems(doc: &str) -> Vec<String> {
         .unwrap_or_default();
     for name in registry::names() {
         let (_, spec) =
-            registry::read(serde_yaml::from_str(&format!("{{variant: {name}}}")).unwrap()).unwrap();
+            registry::read(yaml::parse(&format!("{{variant: {name}}}")).unwrap()).unwrap();
         out.extend(missing(
             doc,
             &format!("### {name}"),
@@ -110,12 +109,12 @@ fn problems(doc: &str) -> Vec<String> {
     out.extend(missing(
         doc,
         "## train",
-        &keys_of(serde_yaml::to_value(TrainConfig::default()).unwrap()),
+        &keys_of(serde_json::to_value(TrainConfig::default()).unwrap()),
     ));
     out.extend(missing(
         doc,
         "## eval",
-        &keys_of(serde_yaml::to_value(EvalConfig::default()).unwrap()),
+        &keys_of(serde_json::to_value(EvalConfig::default()).unwrap()),
     ));
     out
 }

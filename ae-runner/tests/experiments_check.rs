@@ -2,6 +2,7 @@
 //! the registry is trained by some experiment file.
 
 mod common;
+use ae_runner::results::yaml::{self, Value};
 use common::*;
 
 #[test]
@@ -20,9 +21,7 @@ fn every_experiment_file_checks() {
             assert!(o.status.success(), "{rel}: {}", stderr(&o));
             // One resolved config per run (a sweep prints one YAML document per run).
             let text = stdout(&o);
-            let runs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-                .map(|d| serde::Deserialize::deserialize(d).unwrap())
-                .collect();
+            let runs: Vec<Value> = serde_saphyr::from_str_multiple(&text).unwrap();
             assert!(!runs.is_empty(), "{rel}");
             for resolved in runs {
                 let variant = resolved["model"]["variant"].as_str();
@@ -50,11 +49,8 @@ fn every_experiment_file_checks() {
 fn check_prints_the_seed_architecture_with_defaults_resolved() {
     let o = ae_runner(&["experiments/ae.yaml", "--check"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let r: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
-    assert_eq!(
-        r["model"]["hidden"],
-        serde_yaml::from_str::<serde_yaml::Value>("[256, 64]").unwrap()
-    );
+    let r = yaml::parse(&stdout(&o)).unwrap();
+    assert_eq!(r["model"]["hidden"], yaml::parse("[256, 64]").unwrap());
     assert_eq!(r["model"]["latent_dim"].as_u64(), Some(20));
     assert_eq!(r["model"]["code_activation"].as_str(), Some("relu"));
     assert_eq!(r["train"]["optimizer"]["weight_decay"].as_f64(), Some(0.0));
@@ -72,7 +68,7 @@ fn set_overrides_reach_the_resolved_config() {
         "train.optimizer.lr=3e-4",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let r: serde_yaml::Value = serde_yaml::from_str(&stdout(&o)).unwrap();
+    let r = yaml::parse(&stdout(&o)).unwrap();
     assert_eq!(r["model"]["kl_weight"].as_f64(), Some(0.25));
     assert_eq!(r["train"]["optimizer"]["lr"].as_f64(), Some(3e-4));
 }

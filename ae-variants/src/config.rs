@@ -38,7 +38,7 @@ pub struct ModelConfig {
     pub init: Init,
     /// The variant's own keys, checked by its config type.
     #[serde(flatten)]
-    pub params: BTreeMap<String, serde_yaml::Value>,
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 /// The keys every variant has, for "did you mean" hints.
@@ -55,13 +55,13 @@ pub const COMMON_KEYS: &[&str] = &[
 
 /// Deserialises one key of `model:`, naming it in the error.
 fn take<T: DeserializeOwned>(
-    map: &mut serde_yaml::Mapping,
+    map: &mut serde_json::Map<String, serde_json::Value>,
     key: &str,
     default: T,
 ) -> Result<T, ConfigError> {
     match map.remove(key) {
         None => Ok(default),
-        Some(v) => serde_yaml::from_value(v)
+        Some(v) => serde_json::from_value(v)
             .map_err(|e| ConfigError::new(format!("model.{key}"), e.to_string())),
     }
 }
@@ -70,8 +70,8 @@ impl ModelConfig {
     /// Reads `model:`: the shared keys by name (each error names its key), the rest kept for
     /// the model's own type; `variants` are the names allowed, for the message when it is
     /// missing.
-    pub fn from_value(value: serde_yaml::Value, variants: &[&str]) -> Result<Self, ConfigError> {
-        let serde_yaml::Value::Mapping(mut map) = value else {
+    pub fn from_value(value: serde_json::Value, variants: &[&str]) -> Result<Self, ConfigError> {
+        let serde_json::Value::Object(mut map) = value else {
             return Err(ConfigError::new(
                 "model",
                 "must be a mapping with at least `variant`",
@@ -93,16 +93,7 @@ impl ModelConfig {
             activation: take(&mut map, "activation", Activation::Relu)?,
             code_activation: take(&mut map, "code_activation", Activation::None)?,
             init: take(&mut map, "init", Init::Pytorch)?,
-            params: map
-                .into_iter()
-                .map(|(k, v)| match k {
-                    serde_yaml::Value::String(k) => Ok((k, v)),
-                    other => Err(ConfigError::new(
-                        "model",
-                        format!("key {other:?} is not a string"),
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
+            params: map.into_iter().collect(),
         };
         ae_core::error::at_least_one(cfg.latent_dim, "model.latent_dim")?;
         ae_core::error::ensure(

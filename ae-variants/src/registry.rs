@@ -19,21 +19,16 @@ pub const VARIANTS: &[(&str, Parser)] = &[
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {
-    let map: serde_yaml::Mapping = model
-        .params
-        .iter()
-        .map(|(k, v)| (k.clone().into(), v.clone()))
-        .collect();
-    let cfg: C =
-        serde_path_to_error::deserialize(serde_yaml::Value::Mapping(map)).map_err(|e| {
-            let path = e.path().to_string();
-            let key = if path == "." {
-                "model".to_string()
-            } else {
-                format!("model.{path}")
-            };
-            ConfigError::new(key, e.into_inner().to_string())
-        })?;
+    let map = model.params.clone().into_iter().collect();
+    let cfg: C = serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let key = if path == "." {
+            "model".to_string()
+        } else {
+            format!("model.{path}")
+        };
+        ConfigError::new(key, e.into_inner().to_string())
+    })?;
     cfg.validate(model)?;
     Ok(Box::new(cfg))
 }
@@ -59,7 +54,7 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// Reads `model:` (shared keys, then the model's own): its config and its validated spec.
-pub fn read(value: serde_yaml::Value) -> Result<(ModelConfig, Box<dyn Spec>), ConfigError> {
+pub fn read(value: serde_json::Value) -> Result<(ModelConfig, Box<dyn Spec>), ConfigError> {
     let model = ModelConfig::from_value(value, &names())?;
     let spec = parse(&model)?;
     Ok((model, spec))

@@ -94,13 +94,13 @@ pub trait VariantConfig: Serialize + DeserializeOwned + 'static {
 /// A parsed, validated model config: its resolved keys and how to build it.
 pub trait Spec {
     /// The model's keys with defaults filled in, for the resolved config.
-    fn resolved(&self) -> serde_yaml::Value;
+    fn resolved(&self) -> serde_json::Value;
     fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>>;
 }
 
 impl<C: VariantConfig> Spec for C {
-    fn resolved(&self) -> serde_yaml::Value {
-        serde_yaml::to_value(self).expect("variant configs serialise")
+    fn resolved(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("variant configs serialise")
     }
     fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>> {
         VariantConfig::build(self, model, ctx)

@@ -12,7 +12,7 @@ use ae_variants::Autoencoder;
 use candle_core::Device;
 
 fn mnist(binarize: &str) -> Dataset {
-    let cfg: DataConfig = serde_yaml::from_str(&format!("binarize: {binarize}")).unwrap();
+    let cfg: DataConfig = serde_saphyr::from_str(&format!("binarize: {binarize}")).unwrap();
     common::mnist(DataConfig {
         train_limit: Some(200),
         val_size: 0,

@@ -24,7 +24,7 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
         ..Default::default()
     };
     let data = Dataset::load(&cfg, &dev, &Streams::new(0))?;
-    let (model, spec) = registry::read(serde_yaml::from_str(
+    let (model, spec) = registry::read(serde_saphyr::from_str(
         "{variant: plain, code_activation: relu}",
     )?)
     .unwrap();

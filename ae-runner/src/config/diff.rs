@@ -2,7 +2,7 @@
 //! `model.hidden: [256, 64] -> [256, 32]`. Lists are compared whole (a list of widths is one
 //! setting), mappings key by key; a key on one side only shows `(absent)` on the other.
 
-use serde_yaml::{Mapping, Value};
+use crate::results::yaml::{inline, Value};
 
 /// The changed leaves of `old` -> `new`, in `old`'s key order, then the keys only `new` has.
 pub fn diff(old: &Value, new: &Value) -> Vec<String> {
@@ -13,12 +13,12 @@ pub fn diff(old: &Value, new: &Value) -> Vec<String> {
 
 fn walk(key: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<String>) {
     match (old, new) {
-        (Some(Value::Mapping(o)), Some(Value::Mapping(n))) => {
+        (Some(Value::Object(o)), Some(Value::Object(n))) => {
             let keys = o.keys().chain(n.keys().filter(|k| !o.contains_key(*k)));
             for k in keys {
                 let name = match key {
-                    "" => inline(k),
-                    _ => format!("{key}.{}", inline(k)),
+                    "" => k.clone(),
+                    _ => format!("{key}.{k}"),
                 };
                 walk(&name, o.get(k), n.get(k), out);
             }
@@ -32,36 +32,12 @@ fn walk(key: &str, old: Option<&Value>, new: Option<&Value>, out: &mut Vec<Strin
     }
 }
 
-/// A value on one line, as YAML's flow style writes it: `[256, 64]`, `{kind: adam, lr: 0.001}`.
-fn inline(v: &Value) -> String {
-    match v {
-        Value::Sequence(items) => {
-            let items: Vec<String> = items.iter().map(inline).collect();
-            format!("[{}]", items.join(", "))
-        }
-        Value::Mapping(m) => format!("{{{}}}", entries(m)),
-        Value::Tagged(t) => format!("{} {}", t.tag, inline(&t.value)),
-        // Scalars as serde_yaml writes them, so that strings are quoted where YAML needs it.
-        scalar => serde_yaml::to_string(scalar)
-            .map(|s| s.trim_end().to_string())
-            .unwrap_or_else(|_| format!("{scalar:?}")),
-    }
-}
-
-fn entries(m: &Mapping) -> String {
-    let items: Vec<String> = m
-        .iter()
-        .map(|(k, v)| format!("{}: {}", inline(k), inline(v)))
-        .collect();
-    items.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        crate::results::yaml::parse(s).unwrap()
     }
 
     #[test]
@@ -109,7 +85,7 @@ mod tests {
             diff(&old, &new),
             [
                 "data.classes: [1, 2] -> null",
-                "data.root: null -> 'a: b'",
+                "data.root: null -> \"a: b\"",
                 "model.prior: {kind: mixture, k: 10} -> gaussian",
             ]
         );

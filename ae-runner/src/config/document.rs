@@ -3,8 +3,8 @@
 
 use crate::config::locate::{key_lines, line_of};
 use crate::config::schema::TOP_KEYS;
+use crate::results::yaml::{self, inline, Map, Value};
 use ae_core::{ConfigError, UserError};
-use serde_yaml::{Mapping, Value};
 use std::path::{Path, PathBuf};
 
 /// Sets `a.b.c` in a mapping, creating the mappings on the way.
@@ -15,16 +15,16 @@ pub fn set_dotted(root: &mut Value, key: &str, value: Value) -> Result<(), Strin
         if part.is_empty() {
             return Err(format!("`{key}` is not a dotted key"));
         }
-        let Value::Mapping(map) = node else {
+        let Value::Object(map) = node else {
             return Err(format!("`{}` is not a mapping", parts[..i].join(".")));
         };
         if i + 1 == parts.len() {
-            map.insert((*part).into(), value);
+            map.insert((*part).to_string(), value);
             return Ok(());
         }
         node = map
-            .entry((*part).into())
-            .or_insert_with(|| Value::Mapping(Mapping::new()));
+            .entry(*part)
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     Ok(())
 }
@@ -36,9 +36,16 @@ pub fn parse_set(s: &str) -> Result<(String, Value), UserError> {
             "--set {s}: expected key=value, e.g. --set train.epochs=2"
         ))
     })?;
-    let value = serde_yaml::from_str(v)
+    let value = yaml::parse(v)
         .map_err(|e| UserError(format!("--set {s}: value is not valid YAML: {e}")))?;
     Ok((k.trim().to_string(), value))
+}
+
+/// The first line whose indentation holds a tab (1-based).
+fn tab_indented(text: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| line[..line.len() - line.trim_start().len()].contains('\t'))
+        .map(|i| i + 1)
 }
 
 /// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
@@ -96,16 +103,24 @@ impl Document {
 
     /// [`Document::read`] of text already read (`path` names it in errors).
     pub fn parse(path: &Path, text: String, sets: &[(String, Value)]) -> Result<Self, UserError> {
-        let mut value: Value = serde_yaml::from_str(&text).map_err(|e| match e.location() {
-            Some(l) => UserError(format!(
-                "{}:{}:{}: YAML syntax error: {e}",
-                path.display(),
-                l.line(),
-                l.column()
-            )),
-            None => UserError(format!("{}: YAML syntax error: {e}", path.display())),
+        let mut value = yaml::parse(&text).map_err(|e| {
+            // A tab in the indentation is reported wherever the scanner met it (often the end
+            // of the line before): name the line that has it.
+            if let Some(line) = tab_indented(&text) {
+                return UserError(format!(
+                    "{}:{line}: YAML syntax error: line {line} is indented with a tab; YAML indents with spaces only (the parser: {e})",
+                    path.display()
+                ));
+            }
+            match e.at {
+                Some((line, column)) => UserError(format!(
+                    "{}:{line}:{column}: YAML syntax error: {e}",
+                    path.display(),
+                )),
+                None => UserError(format!("{}: YAML syntax error: {e}", path.display())),
+            }
         })?;
-        if !value.is_mapping() {
+        if !value.is_object() {
             return Err(UserError(format!(
                 "{}: must be a mapping with at least `model: {{variant: ...}}`",
                 path.display()
@@ -145,8 +160,13 @@ impl Document {
             };
             message = did_you_mean(&message, extra);
         }
+        // The key in error is the one set, lies below it, or holds it (`--set modle.x=3` makes
+        // the unknown key `modle`).
         let covers = |k: &str| {
-            e.key == k || e.key.starts_with(&format!("{k}.")) || e.key.starts_with(&format!("{k}["))
+            e.key == k
+                || e.key.starts_with(&format!("{k}."))
+                || e.key.starts_with(&format!("{k}["))
+                || (!e.key.is_empty() && k.starts_with(&format!("{}.", e.key)))
         };
         let lines = key_lines(&self.text);
         let at = |path: &str| match line_of(&lines, path) {
@@ -155,19 +175,17 @@ impl Document {
         };
         if let Some(run) = run {
             if let Some((k, written, v)) = run.overrides.iter().find(|(k, _, _)| covers(k)) {
-                let v = serde_yaml::to_string(v).unwrap_or_default();
                 return UserError(format!(
                     "{}: {}, {k} = {}: {}: {message}",
                     at(written),
                     run.label,
-                    v.trim(),
+                    inline(v),
                     e.key
                 ));
             }
         }
         if let Some((k, v)) = self.sets.iter().find(|(k, _)| covers(k)) {
-            let v = serde_yaml::to_string(v).unwrap_or_default();
-            return UserError(format!("--set {k}={}: {}: {message}", v.trim(), e.key));
+            return UserError(format!("--set {k}={}: {}: {message}", inline(v), e.key));
         }
         let label = run.map(|r| format!(" ({})", r.label)).unwrap_or_default();
         UserError(format!("{}: {}: {message}{label}", at(&e.key), e.key))

@@ -1,8 +1,8 @@
 //! Finds the line of each key of a YAML file, so that a config error can say where it is
-//! (serde_yaml keeps no positions once a value is parsed).
+//! (a parsed value keeps no positions): the events of the YAML library's own parser.
 
+use serde_saphyr::granit_parser::{Event, Parser};
 use std::collections::HashMap;
-use yaml_rust2::parser::{Event, Parser};
 
 enum Frame {
     /// Inside a mapping: the key whose value is being read, if any.
@@ -36,7 +36,8 @@ pub fn key_lines(text: &str) -> HashMap<String, usize> {
         Some(Frame::Seq(i)) => *i += 1,
         None => {}
     };
-    while let Ok((event, mark)) = parser.next_token() {
+    while let Some(Ok((event, span))) = parser.next_event() {
+        let line = span.start.line();
         match event {
             Event::StreamEnd => break,
             Event::MappingStart(..) => stack.push(Frame::Map(None)),
@@ -47,11 +48,11 @@ pub fn key_lines(text: &str) -> HashMap<String, usize> {
             }
             Event::Scalar(v, ..) => match stack.last_mut() {
                 Some(Frame::Map(k @ None)) => {
-                    *k = Some(v);
-                    lines.entry(path(&stack)).or_insert(mark.line());
+                    *k = Some(v.into_owned());
+                    lines.entry(path(&stack)).or_insert(line);
                 }
                 _ => {
-                    lines.entry(path(&stack)).or_insert(mark.line());
+                    lines.entry(path(&stack)).or_insert(line);
                     value_done(&mut stack);
                 }
             },

@@ -1,13 +1,13 @@
 //! The experiment schema: `train:` and `eval:` as typed structs with defaults, the file's top
 //! level, and a validated [`Experiment`]. No tensors here.
 
+use crate::results::yaml::{Map, Value};
 use ae_core::data::DataConfig;
 use ae_core::error::{at_least_one, ensure};
 use ae_core::optim::OptimizerConfig;
 use ae_core::ConfigError;
 use ae_variants::{ModelConfig, Spec};
 use serde::{Deserialize, Serialize};
-use serde_yaml::{Mapping, Value};
 
 /// `train:`: how long, how, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,29 +111,22 @@ pub struct Experiment {
 impl Experiment {
     /// The fully resolved config, every default filled in.
     pub fn resolved(&self) -> Value {
-        let mut model = match serde_yaml::to_value(&self.model).expect("model config serialises") {
-            Value::Mapping(m) => m,
-            _ => unreachable!("a struct serialises to a mapping"),
+        fn tree(v: &impl Serialize) -> Value {
+            serde_json::to_value(v).expect("configs serialise")
+        }
+        let Value::Object(mut model) = tree(&self.model) else {
+            unreachable!("a struct serialises to a mapping")
         };
-        if let Value::Mapping(own) = self.spec.resolved() {
+        if let Value::Object(own) = self.spec.resolved() {
             model.extend(own);
         }
-        let mut top = Mapping::new();
+        let mut top = Map::new();
         top.insert("name".into(), self.name.clone().into());
-        top.insert(
-            "data".into(),
-            serde_yaml::to_value(&self.data).expect("data config serialises"),
-        );
-        top.insert("model".into(), Value::Mapping(model));
-        top.insert(
-            "train".into(),
-            serde_yaml::to_value(&self.train).expect("train config serialises"),
-        );
-        top.insert(
-            "eval".into(),
-            serde_yaml::to_value(&self.eval).expect("eval config serialises"),
-        );
-        Value::Mapping(top)
+        top.insert("data".into(), tree(&self.data));
+        top.insert("model".into(), Value::Object(model));
+        top.insert("train".into(), tree(&self.train));
+        top.insert("eval".into(), tree(&self.eval));
+        Value::Object(top)
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::config::document::{set_dotted, Document, Override, RunOrigin};
 use crate::config::schema::{parse_experiment, Experiment};
 use crate::results::naming::run_name;
+use crate::results::yaml::{Map, Value};
 use ae_core::{ConfigError, UserError};
-use serde_yaml::{Mapping, Value};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -25,27 +25,15 @@ pub struct Plan {
     pub keys: Vec<String>,
 }
 
-fn as_overrides(map: &Mapping, at: &str) -> Result<Vec<(String, Value)>, ConfigError> {
-    map.iter()
-        .map(|(k, v)| match k {
-            Value::String(k) => Ok((k.clone(), v.clone())),
-            other => Err(ConfigError::new(
-                at,
-                format!("key {other:?} is not a dotted key"),
-            )),
-        })
-        .collect()
-}
-
 /// More runs than anyone means to start from one file.
 pub const MAX_RUNS: usize = 100_000;
 
 /// The grid's combinations, first key slowest: (key, value, where written).
-fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
+fn grid(sweep: &Map<String, Value>) -> Result<Vec<Vec<Override>>, ConfigError> {
     let mut combos: Vec<Vec<Override>> = vec![vec![]];
-    for (key, values) in as_overrides(sweep, "sweep")? {
+    for (key, values) in sweep {
         let at = format!("sweep.{key}");
-        let Value::Sequence(values) = values else {
+        let Value::Array(values) = values else {
             return Err(ConfigError::new(
                 at,
                 "must be a list of values, e.g. [0.5, 1, 2]",
@@ -66,7 +54,7 @@ fn grid(sweep: &Mapping) -> Result<Vec<Vec<Override>>, ConfigError> {
         }
         let mut next = Vec::with_capacity(total);
         for c in &combos {
-            for v in &values {
+            for v in values {
                 let mut c = c.clone();
                 c.push((key.clone(), at.clone(), v.clone()));
                 next.push(c);
@@ -102,14 +90,14 @@ pub fn first_repeat<N: Hash + Eq, C: Hash + Eq>(
 pub fn plan(doc: &Document) -> Result<Plan, UserError> {
     let mut base = doc.value.clone();
     let top = base
-        .as_mapping_mut()
+        .as_object_mut()
         .expect("Document::read checks for a mapping");
     let sweep = top.remove("sweep");
     let cases = top.remove("cases");
     let here = |e: ConfigError| doc.error(e, None);
     let sweep = match sweep {
-        None => Mapping::new(),
-        Some(Value::Mapping(m)) => m,
+        None => Map::new(),
+        Some(Value::Object(m)) => m,
         Some(_) => {
             return Err(here(ConfigError::new(
                 "sweep",
@@ -119,13 +107,13 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
     };
     let cases: Vec<Vec<Override>> = match cases {
         None => vec![vec![]],
-        Some(Value::Sequence(list)) if !list.is_empty() => list
+        Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
             .enumerate()
             .map(|(j, c)| match c {
-                Value::Mapping(m) => Ok(as_overrides(m, &format!("cases[{j}]"))?
-                    .into_iter()
-                    .map(|(k, v)| (k.clone(), format!("cases[{j}].{k}"), v))
+                Value::Object(m) => Ok(m
+                    .iter()
+                    .map(|(k, v)| (k.clone(), format!("cases[{j}].{k}"), v.clone()))
                     .collect()),
                 _ => Err(ConfigError::new(
                     format!("cases[{j}]"),
@@ -212,9 +200,7 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             }
         }
         let name = run_name(&values, &keys, exp.train.seed);
-        let text = serde_yaml::to_string(&exp.resolved())
-            .map_err(|e| UserError(format!("{}: {}: {e}", doc.path.display(), label(i))))?;
-        resolved.push(text);
+        resolved.push(exp.resolved().to_string());
         runs.push(PlannedRun { name, values, exp });
     }
     let pairs = runs.iter().zip(&resolved);

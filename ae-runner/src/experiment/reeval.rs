@@ -16,7 +16,7 @@ use std::path::Path;
 /// before a metric existed get it this way.
 pub fn rerun(
     dir: &Path,
-    sets: &[(String, serde_yaml::Value)],
+    sets: &[(String, crate::results::yaml::Value)],
     device: Option<&str>,
     threads: Option<usize>,
     cache: &mut DataCache,

@@ -11,3 +11,4 @@ pub mod report;
 pub mod stats;
 pub mod status;
 pub mod summary;
+pub mod yaml;

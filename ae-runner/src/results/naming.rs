@@ -1,17 +1,15 @@
 //! How a value of a swept key appears in a run's folder name, and the folder name itself.
 
-use serde_yaml::Value;
+use crate::results::yaml::{self, Value};
 
 /// A value as it appears in a folder name: `0.5`, `vae`, `[256,64]` -> `256-64`.
 pub fn show(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Sequence(items) => items.iter().map(show).collect::<Vec<_>>().join("-"),
+        Value::Array(items) => items.iter().map(show).collect::<Vec<_>>().join("-"),
         Value::Null => "null".into(),
-        other => serde_yaml::to_string(other)
-            .unwrap_or_default()
-            .trim()
-            .to_string(),
+        Value::Number(_) => yaml::inline(v),
+        other => yaml::write(other).trim().to_string(),
     }
     .replace(['/', '\\', ',', '='], "_")
 }
@@ -42,7 +40,7 @@ mod tests {
     use super::*;
 
     fn yaml(s: &str) -> Value {
-        serde_yaml::from_str(s).unwrap()
+        yaml::parse(s).unwrap()
     }
 
     /// The names of existing run folders: a change here breaks resuming them.

@@ -1,9 +1,10 @@
 //! Where a run came from, for the `provenance:` block of its config.yaml.
 
 use crate::results::status::now;
+use crate::results::yaml::{Map, Value};
 
 /// Where the run came from, for config.yaml.
-pub fn provenance(device: &str, threads: usize) -> serde_yaml::Value {
+pub fn provenance(device: &str, threads: usize) -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -13,8 +14,8 @@ pub fn provenance(device: &str, threads: usize) -> serde_yaml::Value {
                 .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
-    let mut m = serde_yaml::Mapping::new();
-    let mut put = |k: &str, v: serde_yaml::Value| {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
         m.insert(k.into(), v);
     };
     // The build's, from build.rs: the folder the binary runs in may be any repository or none.
@@ -31,5 +32,5 @@ pub fn provenance(device: &str, threads: usize) -> serde_yaml::Value {
         "command",
         std::env::args().collect::<Vec<_>>().join(" ").into(),
     );
-    serde_yaml::Value::Mapping(m)
+    Value::Object(m)
 }

@@ -3,6 +3,7 @@
 
 use crate::results::naming::show;
 use crate::results::status::Status;
+use crate::results::yaml;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -42,17 +43,13 @@ pub fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
         let Some(status) = Status::read(&dir) else {
             continue;
         };
-        let cfg: serde_yaml::Value = std::fs::read_to_string(dir.join("config.yaml"))
+        let cfg = std::fs::read_to_string(dir.join("config.yaml"))
             .ok()
-            .and_then(|s| serde_yaml::from_str(&s).ok())
+            .and_then(|s| yaml::parse(&s).ok())
             .unwrap_or_default();
         let values = cfg["provenance"]["sweep_values"]
-            .as_mapping()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), show(v)))
-                    .collect()
-            })
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), show(v))).collect())
             .unwrap_or_default();
         runs.push(RunRecord {
             name,

@@ -3,6 +3,7 @@
 
 use crate::config::diff::diff;
 use crate::results::status::Status;
+use crate::results::yaml::{self, Value};
 use crate::run::checkpoint;
 use std::path::Path;
 
@@ -37,15 +38,14 @@ impl Existing {
 }
 
 /// The resolved config a run folder holds, without its provenance.
-fn stored_config(dir: &Path) -> Option<serde_yaml::Value> {
-    let mut v: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(dir.join("config.yaml")).ok()?).ok()?;
-    v.as_mapping_mut()?.remove("provenance");
+fn stored_config(dir: &Path) -> Option<Value> {
+    let mut v = yaml::parse(&std::fs::read_to_string(dir.join("config.yaml")).ok()?).ok()?;
+    v.as_object_mut()?.remove("provenance");
     Some(v)
 }
 
 /// What `dir` holds, against the config about to run there.
-pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
+pub fn inspect(dir: &Path, resolved: &Value) -> Existing {
     if !dir.exists() {
         return Existing::New;
     }
@@ -64,7 +64,7 @@ pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
 }
 
 /// The changed settings, one indented line each (`  model.hidden: [256, 64] -> [256, 32]`).
-fn yaml_diff(old: &serde_yaml::Value, new: &serde_yaml::Value) -> String {
+fn yaml_diff(old: &Value, new: &Value) -> String {
     let lines: Vec<String> = diff(old, new).iter().map(|l| format!("  {l}")).collect();
     lines.join("\n")
 }

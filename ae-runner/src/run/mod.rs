@@ -13,6 +13,7 @@ use crate::config::Experiment;
 use crate::results::files::{move_aside, write_atomic};
 use crate::results::provenance::provenance;
 use crate::results::status::{now, Status};
+use crate::results::yaml::{self, Map, Value};
 use ae_core::data::Dataset;
 use ae_core::rng::Streams;
 use ae_core::UserError;
@@ -77,7 +78,7 @@ impl<'a> Run<'a> {
     pub fn open(
         exp: &'a Experiment,
         dir: &Path,
-        values: &[(String, serde_yaml::Value)],
+        values: &[(String, Value)],
         opts: &RunOptions,
         resume: bool,
         cache: &mut DataCache,
@@ -121,7 +122,7 @@ impl<'a> Run<'a> {
             model.flops() as f64 / 1e6
         );
         let resolved = exp.resolved();
-        let config = serde_yaml::to_string(&resolved)?;
+        let config = yaml::write(&resolved);
         let (start, status) = if resume {
             let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
@@ -142,20 +143,14 @@ impl<'a> Run<'a> {
             })?;
             let mut resolved = resolved;
             let mut prov = provenance(&ae_core::device::describe(&device), threads);
-            let swept: serde_yaml::Mapping = values
-                .iter()
-                .map(|(k, v)| (k.clone().into(), v.clone()))
-                .collect();
-            if let Some(p) = prov.as_mapping_mut() {
-                p.insert("sweep_values".into(), serde_yaml::Value::Mapping(swept));
+            let swept: Map<String, Value> = values.iter().cloned().collect();
+            if let Some(p) = prov.as_object_mut() {
+                p.insert("sweep_values".into(), Value::Object(swept));
             }
-            if let Some(m) = resolved.as_mapping_mut() {
+            if let Some(m) = resolved.as_object_mut() {
                 m.insert("provenance".into(), prov);
             }
-            write_atomic(
-                &dir.join("config.yaml"),
-                serde_yaml::to_string(&resolved)?.as_bytes(),
-            )?;
+            write_atomic(&dir.join("config.yaml"), yaml::write(&resolved).as_bytes())?;
             (0, Status::started())
         };
         let earlier = status.seconds.unwrap_or(0.0);

@@ -19,7 +19,7 @@ pub fn mnist(cfg: DataConfig) -> Dataset {
 
 /// The variant `model_yaml` describes, with Adam's defaults, initialised from `streams`.
 pub fn build(model_yaml: &str, data: &Dataset, streams: Streams) -> Box<dyn Autoencoder> {
-    let (model, spec) = registry::read(serde_yaml::from_str(model_yaml).unwrap()).unwrap();
+    let (model, spec) = registry::read(serde_saphyr::from_str(model_yaml).unwrap()).unwrap();
     let opt = OptimizerConfig::default();
     let ctx = BuildContext {
         device: &Device::Cpu,

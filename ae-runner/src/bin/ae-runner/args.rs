@@ -164,7 +164,9 @@ pub struct SlurmArgs {
 }
 
 /// `--set KEY=VALUE` flags as (dotted key, value).
-pub fn parse_sets(sets: &[String]) -> anyhow::Result<Vec<(String, serde_yaml::Value)>> {
+pub fn parse_sets(
+    sets: &[String],
+) -> anyhow::Result<Vec<(String, ae_runner::results::yaml::Value)>> {
     Ok(sets
         .iter()
         .map(|s| config::parse_set(s))

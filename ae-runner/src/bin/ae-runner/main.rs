@@ -7,7 +7,7 @@ mod args;
 use ae_core::UserError;
 use ae_runner::config::Plan;
 use ae_runner::experiment::{self, jobs, parity, reeval, slurm, Event, Options};
-use ae_runner::results::{report, summary};
+use ae_runner::results::{report, summary, yaml};
 use ae_runner::run::context::DataCache;
 use ae_runner::run::interrupt;
 use anyhow::Context;
@@ -182,7 +182,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
             if plan.runs.len() > 1 {
                 println!("--- # {}", r.name);
             }
-            print!("{}", serde_yaml::to_string(&r.exp.resolved())?);
+            print!("{}", yaml::write(&r.exp.resolved()));
         }
         return Ok(0);
     }
