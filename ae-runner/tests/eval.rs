@@ -14,8 +14,11 @@ fn column(dir: &std::path::Path, col: &str) -> Option<f64> {
 #[test]
 fn one_class_run_reports_anomaly_auroc_over_the_whole_test_set() {
     let out = tempfile::tempdir().unwrap();
-    let one_class = ["--set", "data.classes=[1]", "--set", "data.val_size=100"];
-    let o = run_small("experiments/ae.yaml", out.path(), &one_class);
+    let mut args = vec!["experiments/ae.yaml", "--out", out.path().to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--set", "data.classes=[1]", "--set", "data.val_size=100"]);
+    // At the info level, which users see.
+    let o = command(&args).env("RUST_LOG", "info").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let dir = out.path().join("ae/seed=0");
     let auroc = column(&dir, "auroc_mse").expect("auroc_mse in eval.csv");
@@ -23,6 +26,43 @@ fn one_class_run_reports_anomaly_auroc_over_the_whole_test_set() {
     // The probe sees every class, not only the digit trained on.
     let probe = column(&dir, "probe_acc").unwrap();
     assert!(probe > 0.3, "probe_acc {probe}");
+    // Each part of the evaluation is announced and ends with its time and what it found:
+    // probe and k-NN on codes, on pixels, the AUROC and the pictures.
+    let log = stderr(&o);
+    for (i, what) in ["on codes", "on raw pixels", "anomaly AUROC", "pictures"]
+        .iter()
+        .enumerate()
+    {
+        let part = format!("evaluation {}/4: ", i + 1);
+        let start = log
+            .lines()
+            .find(|l| l.contains(&part) && l.ends_with("..."));
+        assert!(
+            start.is_some_and(|l| l.contains(what)),
+            "{part}{what}: {log}"
+        );
+        let done = log.lines().find(|l| l.contains(&format!("{part}done in ")));
+        assert!(done.is_some(), "{part}done: {log}");
+    }
+    assert!(log.contains(": auroc_mse 0."), "{log}");
+}
+
+/// `eval.quick` drops the pixel baselines and keeps the sizes the command line sets.
+#[test]
+fn quick_evaluation_keeps_the_keys_set_and_drops_the_pixel_baselines() {
+    let out = tempfile::tempdir().unwrap();
+    let quick = ["--set", "eval.quick=true", "--set", "train.epochs=1"];
+    let o = run_small("experiments/ae.yaml", out.path(), &quick);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = out.path().join("ae/seed=0");
+    assert_eq!(column(&dir, "fit_images"), Some(500.0));
+    assert!(column(&dir, "probe_acc").is_some());
+    assert!(column(&dir, "pixel_probe_acc").is_none());
+    let config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    assert!(
+        config.contains("quick: true") && config.contains("pixels: false"),
+        "{config}"
+    );
 }
 
 #[test]

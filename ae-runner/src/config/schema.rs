@@ -147,6 +147,31 @@ pub struct EvalConfig {
     pub pixels: bool,
     /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
     pub pictures: bool,
+    /// Smaller fixed sizes for the keys left unset (see [`quick`]), for quick sweeps.
+    pub quick: bool,
+}
+
+/// What `eval.quick: true` sets where the file leaves a key unset: fixed sizes, not scaled
+/// with a run's length, so that the runs of a sweep stay comparable. The pixel baselines are
+/// off: they are the same for every run and the slowest part on 784 pixels.
+fn quick() -> [(&'static str, Value); 3] {
+    [
+        ("iwae_images", 200.into()),
+        ("fit_images", 2000.into()),
+        ("pixels", false.into()),
+    ]
+}
+
+/// Fills `eval:` from [`quick`] where `eval.quick` is true and the key is unset.
+fn apply_quick(value: &mut Value) {
+    let Some(eval) = value.get_mut("eval").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if eval.get("quick") == Some(&Value::Bool(true)) {
+        for (key, v) in quick() {
+            eval.entry(key).or_insert(v);
+        }
+    }
 }
 
 impl Default for EvalConfig {
@@ -159,6 +184,7 @@ impl Default for EvalConfig {
             fit_images: 10000,
             pixels: true,
             pictures: true,
+            quick: false,
         }
     }
 }
@@ -191,7 +217,8 @@ impl EvalConfig {
 }
 
 /// Deserialises and validates one experiment from a value without `sweep` or `cases`.
-pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
+pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
+    apply_quick(&mut value);
     let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let msg = e.into_inner().to_string();
@@ -226,4 +253,47 @@ pub fn parse_experiment(value: Value, default_name: &str) -> Result<Experiment, 
         eval: raw.eval,
         spec,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::yaml;
+
+    fn eval_of(text: &str) -> EvalConfig {
+        parse_experiment(yaml::parse(text).unwrap(), "x")
+            .unwrap()
+            .eval
+    }
+
+    #[test]
+    fn quick_sets_the_keys_left_unset_and_only_those() {
+        let plain = eval_of("model: {variant: plain}\n");
+        assert_eq!(plain, EvalConfig::default());
+        let quick = eval_of("model: {variant: plain}\neval: {quick: true, fit_images: 500}\n");
+        assert_eq!(
+            quick,
+            EvalConfig {
+                quick: true,
+                iwae_images: 200,
+                fit_images: 500,
+                pixels: false,
+                ..EvalConfig::default()
+            }
+        );
+        let off = eval_of("model: {variant: plain}\neval: {quick: false}\n");
+        assert_eq!(off, EvalConfig::default());
+    }
+
+    #[test]
+    fn a_quick_runs_resolved_config_reads_back_the_same() {
+        let exp = parse_experiment(
+            yaml::parse("model: {variant: vae}\neval: {quick: true}\n").unwrap(),
+            "x",
+        )
+        .unwrap();
+        let again = parse_experiment(exp.resolved(), "x").unwrap();
+        assert_eq!(again.eval, exp.eval);
+        assert_eq!(again.resolved(), exp.resolved());
+    }
 }

@@ -54,53 +54,94 @@ fn evaluate_without_grad(
     let batch = exp.train.eval_batch_size;
     let test_labels: Vec<u32> = data.test.labels.to_vec1()?;
     let mut out = Vec::new();
+    // Only a model with a likelihood has the bound: ask with one image, on a stream of its own
+    // so that the bound's draws stay as they were.
+    let iwae = cfg.iwae_k > 0 && {
+        let one = data.test.images.narrow(0, 0, 1)?;
+        let mut rng = streams.stream(Purpose::Eval, 4);
+        model.log_weights(&one, 1, &mut rng)?.is_some()
+    };
+    let test_codes = codes(model, &data.test.images, batch)?;
+    let fit = if cfg.probe || cfg.knn_k > 0 {
+        Some(fit_split(&data, cfg.fit_images)?)
+    } else {
+        None
+    };
+    let anomalies = exp.data.classes.as_ref().and_then(|normal| {
+        let positive: Vec<bool> = test_labels
+            .iter()
+            .map(|l| !normal.contains(&(*l as u8)))
+            .collect();
+        let both = positive.iter().any(|&p| p) && positive.iter().any(|&p| !p);
+        both.then_some(positive)
+    });
 
-    if cfg.iwae_k > 0 {
+    // Each part says what it does before it starts and what it found after: together they
+    // can take longer than training a short run.
+    let mut parts = Progress::new(
+        [
+            iwae,
+            fit.is_some(),
+            fit.is_some() && cfg.pixels,
+            anomalies.is_some(),
+            cfg.pictures,
+        ]
+        .iter()
+        .filter(|&&on| on)
+        .count(),
+    );
+    if iwae {
         let n = match cfg.iwae_images {
             0 => data.test.len(),
             n => n.min(data.test.len()),
         };
-        let images = data.test.images.narrow(0, 0, n)?;
-        if let Some(nll) = iwae_nll(model, &images, cfg.iwae_k, streams)? {
-            out.push((format!("iwae{}_nll", cfg.iwae_k), nll));
-        }
-        interrupt::check()?;
+        let what = format!("IWAE bound, k = {}, on {n} test images", cfg.iwae_k);
+        parts.run(&what, &mut out, || {
+            let images = data.test.images.narrow(0, 0, n)?;
+            let nll = iwae_nll(model, &images, cfg.iwae_k, streams)?;
+            Ok(nll
+                .map(|v| (format!("iwae{}_nll", cfg.iwae_k), v))
+                .into_iter()
+                .collect())
+        })?;
     }
 
-    let test_codes = codes(model, &data.test.images, batch)?;
-    if cfg.probe || cfg.knn_k > 0 {
-        let fit = fit_split(&data, cfg.fit_images)?;
+    if let Some(fit) = &fit {
         let fit_labels: Vec<u32> = fit.labels.to_vec1()?;
-        let fit_codes = codes(model, &fit.images, batch)?;
-        let test = (&test_codes, test_labels.as_slice());
-        out.extend(classifiers(cfg, (&fit_codes, &fit_labels), test, "")?);
+        let what = classifiers_named(cfg, fit.len(), data.test.len(), "codes");
+        parts.run(&what, &mut out, || {
+            let fit_codes = codes(model, &fit.images, batch)?;
+            let test = (&test_codes, test_labels.as_slice());
+            classifiers(cfg, (&fit_codes, &fit_labels), test, "")
+        })?;
         if cfg.pixels {
             // The same for every run of a sweep on these data and settings.
             let key = format!(
                 "{data_cfg:?} {} {} {}",
                 cfg.fit_images, cfg.knn_k, cfg.probe
             );
-            let pixels = cache.pixel_metrics(key, || {
-                let test = (&data.test.images, test_labels.as_slice());
-                classifiers(cfg, (&fit.images, &fit_labels), test, "pixel_")
+            let what = classifiers_named(cfg, fit.len(), data.test.len(), "raw pixels");
+            parts.run(&what, &mut out, || {
+                cache.pixel_metrics(key, || {
+                    let test = (&data.test.images, test_labels.as_slice());
+                    classifiers(cfg, (&fit.images, &fit_labels), test, "pixel_")
+                })
             })?;
-            out.extend(pixels);
         }
     }
 
-    if let Some(normal) = &exp.data.classes {
-        let positive: Vec<bool> = test_labels
-            .iter()
-            .map(|l| !normal.contains(&(*l as u8)))
-            .collect();
-        if positive.iter().any(|&p| p) && positive.iter().any(|&p| !p) {
-            for (name, scores) in scores(model, &data.test, batch, streams)? {
-                out.push((format!("auroc_{name}"), auroc(&scores, &positive)?));
-            }
-        }
+    if let Some(positive) = &anomalies {
+        let what = format!("anomaly AUROC on {} test images", positive.len());
+        parts.run(&what, &mut out, || {
+            scores(model, &data.test, batch, streams)?
+                .into_iter()
+                .map(|(name, scores)| Ok((format!("auroc_{name}"), auroc(&scores, positive)?)))
+                .collect()
+        })?;
     }
 
     if cfg.pictures {
+        parts.announce("pictures: interpolations, latent codes");
         let shape = data.image_shape;
         let first = data.test.images.narrow(0, 0, data.test.len().min(16))?;
         pictures::interpolations(model, &first, shape, &dir.join("interpolations.png"))?;
@@ -110,12 +151,80 @@ fn evaluate_without_grad(
         let n = data.test.len().min(2000);
         let shown = test_codes.narrow(0, 0, n)?;
         pictures::latent_scatter(&shown, &test_labels[..n], &dir.join("latent.svg"))?;
+        parts.done(&[]);
     }
 
     let mut row = cfg.columns();
     row.extend(out.iter().map(|(k, v)| (k.clone(), format!("{v:.6}"))));
     write_row_csv(&dir.join("eval.csv"), &row)?;
     Ok(out)
+}
+
+/// Numbered parts of an evaluation, each logged when it starts and when it ends.
+struct Progress {
+    total: usize,
+    index: usize,
+    started: std::time::Instant,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Self {
+            total,
+            index: 0,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    fn announce(&mut self, what: &str) {
+        self.index += 1;
+        self.started = std::time::Instant::now();
+        tracing::info!("evaluation {}/{}: {what} ...", self.index, self.total);
+    }
+
+    fn done(&self, found: &[(String, f64)]) {
+        let found: Vec<String> = found.iter().map(|(k, v)| format!("{k} {v:.4}")).collect();
+        let found = match found.is_empty() {
+            true => String::new(),
+            false => format!(": {}", found.join(", ")),
+        };
+        tracing::info!(
+            "evaluation {}/{}: done in {:.1} s{found}",
+            self.index,
+            self.total,
+            self.started.elapsed().as_secs_f64()
+        );
+    }
+
+    /// Runs one part, adds what it found to `out`, and stops on Ctrl-C after it.
+    fn run(
+        &mut self,
+        what: &str,
+        out: &mut Vec<(String, f64)>,
+        part: impl FnOnce() -> Result<Vec<(String, f64)>>,
+    ) -> Result<()> {
+        self.announce(what);
+        let found = part()?;
+        self.done(&found);
+        out.extend(found);
+        interrupt::check()?;
+        Ok(())
+    }
+}
+
+/// What [`classifiers`] fits, for the progress line.
+fn classifiers_named(cfg: &EvalConfig, fit: usize, test: usize, on: &str) -> String {
+    let mut which = Vec::new();
+    if cfg.probe {
+        which.push("linear probe".to_string());
+    }
+    if cfg.knn_k > 0 {
+        which.push(format!("{}-NN", cfg.knn_k));
+    }
+    format!(
+        "{} on {on}, fit on {fit} training images, scored on {test} test images",
+        which.join(" and ")
+    )
 }
 
 /// The first `n` training images (0: all), binarised once with the evaluation seed when the
