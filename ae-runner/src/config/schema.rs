@@ -162,6 +162,20 @@ fn quick() -> [(&'static str, Value); 3] {
     ]
 }
 
+/// Drops the keys left empty (`train:` with nothing under it reads as null) where the config
+/// has a section: an empty section means its defaults, as it did with the earlier YAML library.
+fn drop_empty_sections(value: &mut Value, defaults: &Value) {
+    let (Some(map), Some(defaults)) = (value.as_object_mut(), defaults.as_object()) else {
+        return;
+    };
+    map.retain(|k, v| !(v.is_null() && defaults.get(k).is_some_and(Value::is_object)));
+    for (k, v) in map.iter_mut() {
+        if let Some(d) = defaults.get(k) {
+            drop_empty_sections(v, d);
+        }
+    }
+}
+
 /// Fills `eval:` from [`quick`] where `eval.quick` is true and the key is unset.
 fn apply_quick(value: &mut Value) {
     let Some(eval) = value.get_mut("eval").and_then(Value::as_object_mut) else {
@@ -218,6 +232,12 @@ impl EvalConfig {
 
 /// Deserialises and validates one experiment from a value without `sweep` or `cases`.
 pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
+    let defaults = serde_json::json!({
+        "data": DataConfig::default(),
+        "train": TrainConfig::default(),
+        "eval": EvalConfig::default(),
+    });
+    drop_empty_sections(&mut value, &defaults);
     apply_quick(&mut value);
     let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -283,6 +303,24 @@ mod tests {
         );
         let off = eval_of("model: {variant: plain}\neval: {quick: false}\n");
         assert_eq!(off, EvalConfig::default());
+    }
+
+    #[test]
+    fn an_empty_section_is_its_defaults() {
+        let exp = parse_experiment(
+            yaml::parse("model: {variant: plain}\ndata:\ntrain: {optimizer: }\neval:\n").unwrap(),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(exp.train, TrainConfig::default());
+        assert_eq!(exp.eval, EvalConfig::default());
+        // A key whose value may be null keeps it.
+        let exp = parse_experiment(
+            yaml::parse("model: {variant: plain}\ndata: {test_limit: null}\n").unwrap(),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(exp.data.test_limit, None);
     }
 
     #[test]
