@@ -373,7 +373,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for dir in [tmp.path().to_path_buf(), tmp.path().join("missing")] {
             let e = write(&dir).unwrap_err();
-            assert!(e.is::<UserError>(), "{e:#}");
+            assert!(e.is::<ae_core::UserError>(), "{e:#}");
         }
     }
 }

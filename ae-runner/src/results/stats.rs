@@ -125,7 +125,7 @@ mod tests {
         assert_eq!(s.mean, 3.0);
         assert!((s.std.unwrap() - 7f64.sqrt()).abs() < 1e-12); // ((4 + 1 + 9) / 2)^0.5
         assert_eq!(stat(&[5.0]).std, None, "no spread from one value");
-        assert_eq!(cell(Some(&stat(&[5.0]))), "5.00");
+        assert_eq!(cell(Some(&stat(&[5.0]))), "5.000");
     }
 
     #[test]
