@@ -16,6 +16,7 @@ fn events(opts: &Options, doc: &Document) -> (Vec<String>, u8) {
         seen.push(match e {
             Event::Starting { name, .. } => format!("starting {name}"),
             Event::AlreadyDone { .. } => "already done".into(),
+            Event::AlreadyEnded { status, .. } => format!("already {}", status.status),
             Event::Finished { test, .. } => format!("finished with {} metrics", test.len()),
             Event::Summarized { .. } => "summarized".into(),
             Event::Reported { report } => format!("reported {}", report.is_ok()),
@@ -46,6 +47,7 @@ fn a_sweep_executes_in_process_and_a_second_call_finds_it_done() {
         out: tmp.path().join("results"),
         device: None,
         fresh: false,
+        retry_failed: false,
         shard: None,
         jobs: 1,
     };

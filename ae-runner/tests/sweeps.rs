@@ -319,3 +319,226 @@ fn a_sweep_killed_with_sigkill_completes_only_what_is_missing() {
     let csv = std::fs::read_to_string(out.join("tiny/summary.csv")).unwrap();
     assert_eq!(csv.matches(",finished,").count(), 4, "{csv}");
 }
+
+/// A two-run sweep (`lr=0.001`, `lr=1000000.0`) whose second run diverges in its first epoch.
+fn diverging_sweep(dir: &Path) -> String {
+    let text = SWEEP.replace(
+        "  model.kl_weight: [0.5, 2]\n  train.seed: [0, 1]\n",
+        "  train.optimizer.lr: [1.0e-3, 1.0e6]\n",
+    );
+    assert_ne!(text, SWEEP);
+    write(dir, "div.yaml", &text)
+}
+
+#[test]
+fn a_run_that_diverges_in_its_first_epoch_costs_the_experiment_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = diverging_sweep(tmp.path());
+    let out = tmp.path().join("results");
+    let o = ae_runner(&[&file, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("no report"), "{}", stderr(&o));
+    let exp = out.join("tiny");
+    let bad = exp.join("lr=1000000.0");
+    // No epoch finished, and metrics.csv still reads as a (empty) table.
+    let metrics = std::fs::read_to_string(bad.join("metrics.csv")).unwrap();
+    assert_eq!(metrics, "epoch,seconds,images_per_sec\n");
+    let summary = std::fs::read_to_string(exp.join("summary.csv")).unwrap();
+    assert!(summary.contains("lr=0.001,") && summary.contains(",finished,"));
+    assert!(summary.contains("lr=1000000.0,") && summary.contains(",diverged,"));
+    let html = std::fs::read_to_string(exp.join("report.html")).unwrap();
+    for shown in [
+        "<h3>lr=0.001</h3>",
+        "<h3>lr=1000000.0</h3>",
+        "Not finished",
+        "diverged in epoch 1",
+        "Not in the plots (no finished run): lr=1000000.0.",
+    ] {
+        assert!(html.contains(shown), "{shown} not in the report");
+    }
+    // A folder from before: a 0-byte metrics.csv; and a test.csv that is not text.
+    std::fs::write(bad.join("metrics.csv"), "").unwrap();
+    std::fs::write(bad.join("test.csv"), b"mse\n\xff\xfe\n").unwrap();
+    let r = ae_runner(&["report", exp.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let html = std::fs::read_to_string(exp.join("report.html")).unwrap();
+    assert!(html.contains("<h3>lr=1000000.0</h3>") && html.contains("test.csv not shown"));
+}
+
+#[test]
+fn a_rerun_reports_a_diverged_run_instead_of_running_it_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = diverging_sweep(tmp.path());
+    let out = tmp.path().join("results");
+    let outs = out.to_str().unwrap();
+    assert_eq!(ae_runner(&[&file, "--out", outs]).status.code(), Some(1));
+    let exp = out.join("tiny");
+    let aside = exp.join("lr=1000000.0.old-1");
+
+    let again = ae_runner(&[&file, "--out", outs]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(!aside.exists(), "the diverged run ran again");
+    let err = stderr(&again);
+    assert!(
+        err.contains("lr=1000000.0 diverged with the same config (--retry-failed runs it again)")
+            && err.contains("diverged in epoch 1"),
+        "{err}"
+    );
+    assert!(stdout(&again).contains("already finished"));
+    assert!(exp.join("report.html").exists());
+    let dry = stdout(&ae_runner(&[&file, "--out", outs, "--dry-run"]));
+    assert!(
+        dry.contains("diverged (--retry-failed runs it again)"),
+        "{dry}"
+    );
+
+    // Asked to, it runs again (no checkpoint: from scratch, the old folder moved aside).
+    let dry = stdout(&ae_runner(&[
+        &file,
+        "--out",
+        outs,
+        "--dry-run",
+        "--retry-failed",
+    ]));
+    assert!(
+        dry.contains("to run again (was diverged, no checkpoint)"),
+        "{dry}"
+    );
+    let retry = ae_runner(&[&file, "--out", outs, "--retry-failed"]);
+    assert_eq!(retry.status.code(), Some(1), "{}", stderr(&retry));
+    assert!(aside.exists() && !exp.join("lr=0.001.old-1").exists());
+    assert!(stderr(&retry).contains("diverged in epoch 1"));
+}
+
+/// A finished run folder as a run leaves it (run.json, config.yaml), without training.
+fn fake_run(exp: &Path, seed: u64, metric: &str, value: f64) {
+    let dir = exp.join(format!("seed={seed}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let status = format!(
+        r#"{{"status": "finished", "started": "2025-01-01T00:00:00Z", "ended": null,
+            "seconds": 1.0, "message": null, "test": [["{metric}", {value}]]}}"#
+    );
+    std::fs::write(dir.join("run.json"), status).unwrap();
+    let config = format!("provenance:\n  sweep_values:\n    train.seed: {seed}\n");
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+}
+
+/// Every file under `dir`, for checking that nothing was written.
+fn files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn summarize_and_report_refuse_a_folder_without_runs_and_write_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    fake_run(&results.join("a"), 0, "mse", 0.1);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let tables = tmp.path().join("tables");
+    std::fs::create_dir(&tables).unwrap();
+    std::fs::write(tables.join("summary.csv"), "run,status\nseed=0,finished\n").unwrap();
+    let before = files(tmp.path());
+    for (command, dir, why) in [
+        ("summarize", tmp.path().to_path_buf(), "holds no runs"),
+        ("summarize", results.clone(), "holds no runs"),
+        ("summarize", empty.clone(), "holds no runs"),
+        ("summarize", results.join("a/seed=0"), "is one run's folder"),
+        ("summarize", tmp.path().join("missing"), "does not exist"),
+        ("report", tables.clone(), "holds no runs"),
+        ("report", results.join("a/seed=0"), "is one run's folder"),
+    ] {
+        let o = ae_runner(&[command, dir.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{command} {}: {err}",
+            dir.display()
+        );
+        assert!(
+            err.contains(&format!("{} {why}", dir.display())),
+            "{command}: {err}"
+        );
+        assert_eq!(
+            files(tmp.path()),
+            before,
+            "{command} {} wrote",
+            dir.display()
+        );
+    }
+    assert!(
+        ae_runner(&["summarize", results.join("a").to_str().unwrap()])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn compare_refuses_mistakes_keeps_each_comparison_and_shows_no_spread_for_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let (a, b, c) = (results.join("a"), results.join("b"), results.join("c"));
+    fake_run(&a, 0, "mse", 0.1);
+    fake_run(&a, 1, "mse", 0.3);
+    fake_run(&b, 0, "mse", 0.2);
+    fake_run(&c, 0, "kl", 5.0);
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let before = files(tmp.path());
+    for (args, why) in [
+        (vec![s(&a.join("seed=0")), s(&b)], "is one run's folder"),
+        (
+            vec![s(&a), s(&tmp.path().join("missing"))],
+            "does not exist",
+        ),
+        (vec![s(&a), s(&a)], "is given twice"),
+        (vec![s(&a), s(&c)], "share no test metric"),
+        (
+            vec![s(&a), s(&b), "--to".into(), s(&results)],
+            "is a folder",
+        ),
+    ] {
+        let mut cmd = vec!["compare"];
+        cmd.extend(args.iter().map(String::as_str));
+        let o = ae_runner(&cmd);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+        assert_eq!(files(tmp.path()), before, "{args:?} wrote");
+    }
+
+    // Beside the experiments, named after them: another comparison gets its own files.
+    let o = ae_runner(&["compare", &s(&a), &s(&b)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("replacing"), "{}", stdout(&o));
+    let ab = results.join("compare-a+b.csv");
+    let (header, rows) = read_csv(&ab);
+    assert_eq!(header, ["experiment", "runs", "n", "mse_mean", "mse_std"]);
+    assert_eq!(rows.len(), 2);
+    assert!((rows[0][4] - 0.02f64.sqrt()).abs() < 1e-9, "{rows:?}");
+    // One run: n = 1 and no std (not 0).
+    let text = std::fs::read_to_string(&ab).unwrap();
+    assert!(text.contains("\nb,all,1,0.2,\n"), "{text}");
+    let md = std::fs::read_to_string(results.join("compare-a+b.md")).unwrap();
+    assert!(md.contains("| b | all | 1 | 0.2000 |"), "{md}");
+    assert!(md.contains("| a | all | 2 | 0.2000 ± 0.1414 |"), "{md}");
+    let o = ae_runner(&["compare", &s(&b), &s(&a)]);
+    assert!(o.status.success() && results.join("compare-b+a.md").exists());
+    assert_eq!(std::fs::read_to_string(&ab).unwrap(), text, "kept");
+    // The same comparison again says that it replaces its files.
+    let o = ae_runner(&["compare", &s(&a), &s(&b)]);
+    assert!(
+        stdout(&o).contains("(replacing the earlier ones)"),
+        "{}",
+        stdout(&o)
+    );
+}

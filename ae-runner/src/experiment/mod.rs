@@ -9,6 +9,7 @@ pub mod slurm;
 
 use crate::config::{Plan, PlannedRun};
 use crate::eval::{self, pictures};
+use crate::results::status::Status;
 use crate::results::{report, summary};
 use crate::run::context::{set_threads, DataCache};
 use crate::run::folder::{inspect, Existing};
@@ -26,6 +27,9 @@ pub struct Options {
     pub device: Option<String>,
     /// Run again runs that already finished (their folders are moved aside).
     pub fresh: bool,
+    /// Run again runs that diverged or failed with the same config (resumed from their last
+    /// checkpoint if they have one); without it they are reported as they ended.
+    pub retry_failed: bool,
     /// Only the runs i with i mod N = K.
     pub shard: Option<(usize, usize)>,
     /// Child processes, each running one shard.
@@ -45,6 +49,8 @@ pub enum Event<'a> {
         dir: &'a Path,
         test: &'a [(String, f64)],
     },
+    /// Diverged or failed earlier with the same config: reported, not run again.
+    AlreadyEnded { dir: &'a Path, status: &'a Status },
     Finished {
         dir: &'a Path,
         test: &'a [(String, f64)],
@@ -126,7 +132,10 @@ pub fn states<'p>(plan: &'p Plan, opts: &Options) -> Vec<(&'p PlannedRun, Existi
     let exp_dir = opts.out.join(&plan.name);
     selected(plan, opts.shard)
         .into_iter()
-        .map(|r| (r, inspect(&exp_dir.join(&r.name), &r.exp.resolved())))
+        .map(|r| {
+            let dir = exp_dir.join(&r.name);
+            (r, inspect(&dir, &r.exp.resolved(), opts.retry_failed))
+        })
         .collect()
 }
 
@@ -191,12 +200,23 @@ pub fn execute(
     let mut cache = DataCache::default();
     for (i, (r, state)) in states.iter().enumerate() {
         let dir = exp_dir.join(&r.name);
-        if let (Existing::Done(s), false) = (state, opts.fresh) {
-            on(Event::AlreadyDone {
-                dir: &dir,
-                test: &s.test,
-            });
-            continue;
+        match (state, opts.fresh) {
+            (Existing::Done(s), false) => {
+                on(Event::AlreadyDone {
+                    dir: &dir,
+                    test: &s.test,
+                });
+                continue;
+            }
+            (Existing::Ended(s), false) => {
+                ended.bad += 1;
+                on(Event::AlreadyEnded {
+                    dir: &dir,
+                    status: s,
+                });
+                continue;
+            }
+            _ => {}
         }
         if total > 1 {
             on(Event::Starting {

@@ -3,6 +3,7 @@
 //! a scatter of latent codes. Each is a grid of panels drawn by one function, `panel`.
 
 use crate::results::files::write_atomic;
+use crate::results::records::leaf;
 use crate::results::stats::{num, Group, Stat};
 use anyhow::{Context, Result};
 use std::fmt::Write;
@@ -289,12 +290,16 @@ const SPLITS: [&str; 3] = ["train", "val", "test"];
 
 /// A run's learning curves from the text of its metrics.csv: one panel per term (`loss`,
 /// `mse`, `neg_elbo`, ...) with its train_, val_ and test_ columns against the epoch. None
-/// when there is no finished epoch to draw. Torn rows (a killed run) are skipped.
+/// when there is no finished epoch to draw (an empty file: a run before its first epoch).
+/// Torn rows (a killed run) are skipped.
 pub fn curves_svg(metrics_csv: &str) -> Result<Option<String>> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(metrics_csv.as_bytes());
     let header: Vec<String> = reader.headers()?.iter().map(String::from).collect();
+    if header.is_empty() {
+        return Ok(None);
+    }
     let epoch_col = header
         .iter()
         .position(|h| h == "epoch")
@@ -439,7 +444,7 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != xi)
-            .map(|(_, (k, v))| format!("{}={v}", k.rsplit('.').next().unwrap_or(k)))
+            .map(|(_, (k, v))| format!("{}={v}", leaf(k)))
             .collect::<Vec<_>>()
             .join(",")
     };
@@ -452,12 +457,14 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
     let mut distinct = xs.clone();
     distinct.sort_by(f64::total_cmp);
     distinct.dedup();
-    let metrics: Vec<&String> = first.stats.keys().collect();
+    // Every group's metrics: the first one's run may have diverged.
+    let metrics: std::collections::BTreeSet<&String> =
+        groups.iter().flat_map(|g| g.stats.keys()).collect();
     let point = |s: &Stat, x: f64| Point {
         x,
         xerr: 0.0,
         y: s.mean,
-        yerr: s.std,
+        yerr: s.std.unwrap_or(0.0),
     };
     let panels: Vec<Panel> = metrics
         .iter()
@@ -502,9 +509,9 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
             Some((
                 Point {
                     x: kl.mean,
-                    xerr: kl.std,
+                    xerr: kl.std.unwrap_or(0.0),
                     y: nll.mean,
-                    yerr: nll.std,
+                    yerr: nll.std.unwrap_or(0.0),
                 },
                 g.values
                     .iter()
@@ -522,7 +529,7 @@ pub fn write_sweep_plots(exp_dir: &Path, groups: &[Group]) -> Result<()> {
                 first
                     .values
                     .iter()
-                    .map(|(k, _)| k.rsplit('.').next().unwrap_or(k))
+                    .map(|(k, _)| leaf(k))
                     .collect::<Vec<_>>()
                     .join(",")
             ),
@@ -569,6 +576,29 @@ mod tests {
     }
 
     #[test]
+    fn a_sweep_whose_first_setting_diverged_is_still_plotted() {
+        let group = |kl: &str, mse: Option<f64>| Group {
+            values: vec![("model.kl_weight".into(), kl.into())],
+            stats: mse
+                .map(|v| ("mse".to_string(), crate::results::stats::stat(&[v])))
+                .into_iter()
+                .collect(),
+            finished: usize::from(mse.is_some()),
+            runs: 1,
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let groups = [
+            group("0.1", None),
+            group("1", Some(0.5)),
+            group("2", Some(0.4)),
+        ];
+        write_sweep_plots(tmp.path(), &groups).unwrap();
+        let svg = std::fs::read_to_string(tmp.path().join("sweep.svg")).unwrap();
+        assert_eq!(texts(&svg, "title"), ["test mse"]);
+        assert_eq!(svg.matches("<circle").count(), 2);
+    }
+
+    #[test]
     fn one_epoch_still_draws_and_no_epoch_draws_nothing() {
         let header = "epoch,train_loss,val_mse,seconds,images_per_sec\n";
         let svg = curves_svg(&format!("{header}1,0.5,0.09,1.0,100\n"))
@@ -578,6 +608,7 @@ mod tests {
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
         assert!(curves_svg(header).unwrap().is_none());
+        assert!(curves_svg("").unwrap().is_none(), "before the first epoch");
         assert!(curves_svg("a,b\n1,2\n").is_err(), "no epoch column");
     }
 

@@ -4,6 +4,7 @@
 use crate::results::naming::show;
 use crate::results::status::Status;
 use crate::results::yaml;
+use ae_core::UserError;
 use anyhow::{Context, Result};
 use std::path::Path;
 
@@ -26,8 +27,18 @@ pub struct RunRecord {
     pub message: Option<String>,
 }
 
+impl RunRecord {
+    /// How the run ended, with its message if it has one (`diverged: diverged in epoch 1 ...`).
+    pub fn outcome(&self) -> String {
+        match &self.message {
+            Some(m) => format!("{}: {m}", self.status),
+            None => self.status.clone(),
+        }
+    }
+}
+
 /// The runs of one experiment folder, in name order; moved-aside folders are skipped.
-pub fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
+fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
     let mut runs = Vec::new();
     let entries =
         std::fs::read_dir(exp_dir).with_context(|| format!("reading {}", exp_dir.display()))?;
@@ -62,6 +73,45 @@ pub fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
     }
     runs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(runs)
+}
+
+/// The runs of the experiment folder `exp_dir`, for the commands that read one back
+/// (`summarize`, `report`, `compare`): a path that is no experiment's folder (missing, a file,
+/// a run's own folder, a folder without runs) is the user's mistake, found before anything is
+/// written.
+pub fn experiment_runs(exp_dir: &Path) -> Result<Vec<RunRecord>> {
+    let mistake = |why: String| -> Result<Vec<RunRecord>> {
+        Err(UserError(format!(
+            "{} {why}; give an experiment's folder (results/<experiment>, e.g. results/vae, holding <run>/run.json)",
+            exp_dir.display()
+        ))
+        .into())
+    };
+    if !exp_dir.exists() {
+        return mistake("does not exist".into());
+    }
+    if !exp_dir.is_dir() {
+        return mistake("is a file, not a results folder".into());
+    }
+    if exp_dir.join("run.json").exists() {
+        let parent = exp_dir.parent().filter(|p| !p.as_os_str().is_empty());
+        return mistake(format!(
+            "is one run's folder, not an experiment's{}",
+            parent
+                .map(|p| format!(" (its experiment's is {})", p.display()))
+                .unwrap_or_default()
+        ));
+    }
+    let runs = collect(exp_dir)?;
+    if runs.is_empty() {
+        return mistake("holds no runs (no folder in it has a run.json)".into());
+    }
+    Ok(runs)
+}
+
+/// A dotted key's last part (`model.kl_weight` -> `kl_weight`), as tables and labels show it.
+pub fn leaf(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
 }
 
 /// The distinct names, in first-seen order.

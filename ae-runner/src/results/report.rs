@@ -4,11 +4,10 @@
 
 use crate::results::files::write_atomic;
 use crate::results::plot::{self, escape};
-use crate::results::records::{collect, RunRecord};
-use crate::results::stats::num;
+use crate::results::records::{experiment_runs, RunRecord};
+use crate::results::stats::{group, num};
 use crate::results::status::now;
 use crate::results::summary::{self, Table};
-use ae_core::UserError;
 use anyhow::{Context, Result};
 use base64::Engine;
 use std::fmt::Write;
@@ -52,19 +51,9 @@ for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;else i
 document.getElementById('image-check').textContent=ok+' of '+im.length+' images loaded';});";
 
 /// Writes `<exp_dir>/report.html` and returns its path. A path that is not an experiment
-/// folder (no run folders, no summary.csv) is the user's mistake.
+/// folder (no run folders in it) is the user's mistake, and nothing is written.
 pub fn write(exp_dir: &Path) -> Result<PathBuf> {
-    if !exp_dir.is_dir() {
-        return Err(UserError(format!("{} is not a results folder", exp_dir.display())).into());
-    }
-    let runs = collect(exp_dir)?;
-    if runs.is_empty() && !exp_dir.join("summary.csv").exists() {
-        return Err(UserError(format!(
-            "{} is not an experiment folder: it holds no run folders (<run>/run.json) and no summary.csv",
-            exp_dir.display()
-        ))
-        .into());
-    }
+    let runs = experiment_runs(exp_dir)?;
     let path = exp_dir.join("report.html");
     write_atomic(&path, render(exp_dir, &runs)?.as_bytes())?;
     Ok(path)
@@ -88,11 +77,38 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
     h.push_str(&html_table(&header, &rows));
     h.push_str("<h3>Every run</h3>\n");
     h.push_str(&summary_table(exp_dir, runs)?);
+    let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
+    if !bad.is_empty() {
+        h.push_str("<p class=\"bad\">Not finished:</p>\n<ul>\n");
+        for r in bad {
+            let _ = writeln!(
+                h,
+                "<li><code>{}</code>: {}</li>",
+                escape(&r.name),
+                escape(&r.outcome())
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    let mut plotted = false;
     for (file, caption) in SWEEP_PLOTS {
         let path = exp_dir.join(file);
         if path.exists() {
             h.push_str(&figure(&path, caption)?);
+            plotted = true;
         }
+    }
+    let unplotted: Vec<String> = group(runs)
+        .iter()
+        .filter(|g| g.finished == 0)
+        .map(|g| g.label())
+        .collect();
+    if plotted && !unplotted.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">Not in the plots (no finished run): {}.</p>",
+            escape(&unplotted.join("; "))
+        );
     }
     h.push_str("\n<h2>Runs</h2>\n");
     if runs.len() > MAX_RUN_SECTIONS {
@@ -103,7 +119,7 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
         );
     }
     for r in runs.iter().take(MAX_RUN_SECTIONS) {
-        h.push_str(&run_section(&exp_dir.join(&r.name), r)?);
+        h.push_str(&run_section(&exp_dir.join(&r.name), r));
     }
     let _ = write!(h, "<script>{SCRIPT}</script>\n</body></html>\n");
     Ok(h)
@@ -119,8 +135,9 @@ fn summary_table(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
     Ok(html_table(&header, &rows))
 }
 
-/// One run: status, tables, curves, pictures, config.
-fn run_section(dir: &Path, r: &RunRecord) -> Result<String> {
+/// One run: status, tables, curves, pictures, config. A file that cannot be read or drawn
+/// gets a note in its place, so that the page shows every run whatever its folder holds.
+fn run_section(dir: &Path, r: &RunRecord) -> String {
     let mut h = format!("<section>\n<h3>{}</h3>\n", escape(&r.name));
     let class = if r.status == "finished" { "" } else { " bad" };
     let _ = writeln!(
@@ -134,29 +151,60 @@ fn run_section(dir: &Path, r: &RunRecord) -> Result<String> {
             .unwrap_or_default()
     );
     for (file, heading) in TABLES {
-        if let Some((header, rows)) = read_csv(&dir.join(file))? {
-            let _ = write!(h, "<h4>{heading}</h4>\n{}", html_table(&header, &rows));
-        }
+        let table = read_csv(&dir.join(file)).map(|t| {
+            t.map(|(header, rows)| format!("<h4>{heading}</h4>\n{}", html_table(&header, &rows)))
+                .unwrap_or_default()
+        });
+        push_part(&mut h, file, table);
     }
     let curves = dir.join(CURVES);
-    if curves.exists() || plot::write_curves(dir)?.is_some() {
-        h.push_str(&figure(&curves, "Learning curves")?);
-    }
-    for (path, caption) in images(dir)? {
-        h.push_str(&figure(&path, &caption)?);
+    let drawn = match curves.exists() {
+        true => Ok(true),
+        false => plot::write_curves(dir).map(|drawn| drawn.is_some()),
+    };
+    let fig = drawn.and_then(|drawn| match drawn {
+        true => figure(&curves, "Learning curves"),
+        false => Ok(String::new()),
+    });
+    push_part(&mut h, "learning curves", fig);
+    match images(dir) {
+        Ok(images) => {
+            for (path, caption) in images {
+                let fig = figure(&path, &caption);
+                push_part(&mut h, &caption, fig);
+            }
+        }
+        Err(e) => push_part(&mut h, "pictures", Err(e)),
     }
     let config = dir.join("config.yaml");
     if config.exists() {
         let text = std::fs::read_to_string(&config)
-            .with_context(|| format!("reading {}", config.display()))?;
-        let _ = writeln!(
-            h,
-            "<details><summary>config.yaml</summary><pre>{}</pre></details>",
-            escape(&text)
-        );
+            .with_context(|| format!("reading {}", config.display()))
+            .map(|text| {
+                format!(
+                    "<details><summary>config.yaml</summary><pre>{}</pre></details>\n",
+                    escape(&text)
+                )
+            });
+        push_part(&mut h, "config.yaml", text);
     }
     h.push_str("</section>\n");
-    Ok(h)
+    h
+}
+
+/// Appends a part of a run's section, or a note saying why `what` is not shown.
+fn push_part(h: &mut String, what: &str, part: Result<String>) {
+    match part {
+        Ok(part) => h.push_str(&part),
+        Err(e) => {
+            let _ = writeln!(
+                h,
+                "<p class=\"bad\">{} not shown: {}</p>",
+                escape(what),
+                escape(&format!("{e:#}"))
+            );
+        }
+    }
 }
 
 /// The run's pictures but its curves: the known ones in their order, then the others by name.
@@ -325,7 +373,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         for dir in [tmp.path().to_path_buf(), tmp.path().join("missing")] {
             let e = write(&dir).unwrap_err();
-            assert!(e.is::<UserError>(), "{e:#}");
+            assert!(e.is::<ae_core::UserError>(), "{e:#}");
         }
     }
 }

@@ -1,30 +1,24 @@
 //! Mean, sample std and n over seeds, the groups of runs they are taken over, and numbers
 //! shown to four significant digits.
 
-use crate::results::records::{metric_names, RunRecord, SEED_KEY};
+use crate::results::records::{leaf, metric_names, RunRecord, SEED_KEY};
 use std::collections::BTreeMap;
 
 /// Mean, sample std (n - 1) and n.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Stat {
     pub mean: f64,
-    pub std: f64,
+    /// None for a single value: one run says nothing about the spread.
+    pub std: Option<f64>,
     pub n: usize,
 }
 
 pub fn stat(xs: &[f64]) -> Stat {
     let n = xs.len();
     let mean = xs.iter().sum::<f64>() / n.max(1) as f64;
-    let var = if n > 1 {
-        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-    } else {
-        0.0
-    };
-    Stat {
-        mean,
-        std: var.sqrt(),
-        n,
-    }
+    let std = (n > 1)
+        .then(|| (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt());
+    Stat { mean, std, n }
 }
 
 /// One row of a grouped table: the values of the non-seed keys and each metric's statistics
@@ -35,6 +29,20 @@ pub struct Group {
     pub stats: BTreeMap<String, Stat>,
     pub finished: usize,
     pub runs: usize,
+}
+
+impl Group {
+    /// The group's values as `key=value,...` (leaf keys), or `all` without swept keys.
+    pub fn label(&self) -> String {
+        if self.values.is_empty() {
+            return "all".into();
+        }
+        self.values
+            .iter()
+            .map(|(k, v)| format!("{}={v}", leaf(k)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The non-seed values of a group and its runs.
@@ -94,16 +102,14 @@ pub fn num(v: f64) -> String {
     format!("{v:.*}", decimals(v))
 }
 
-/// mean ± std, both to the mean's precision.
+/// mean ± std, both to the mean's precision; the mean alone for a single run.
 pub fn cell(s: Option<&Stat>) -> String {
     match s {
-        Some(s) if s.n > 1 => format!(
-            "{:.*} ± {:.*}",
-            decimals(s.mean),
-            s.mean,
-            decimals(s.mean),
-            s.std
-        ),
+        Some(Stat {
+            mean,
+            std: Some(std),
+            ..
+        }) => format!("{mean:.*} ± {std:.*}", decimals(*mean), decimals(*mean)),
         Some(s) => num(s.mean),
         None => "".into(),
     }
@@ -117,8 +123,9 @@ mod tests {
     fn stat_by_hand() {
         let s = stat(&[1.0, 2.0, 6.0]);
         assert_eq!(s.mean, 3.0);
-        assert!((s.std - 7f64.sqrt()).abs() < 1e-12); // ((4 + 1 + 9) / 2)^0.5
-        assert_eq!(stat(&[5.0]).std, 0.0);
+        assert!((s.std.unwrap() - 7f64.sqrt()).abs() < 1e-12); // ((4 + 1 + 9) / 2)^0.5
+        assert_eq!(stat(&[5.0]).std, None, "no spread from one value");
+        assert_eq!(cell(Some(&stat(&[5.0]))), "5.000");
     }
 
     #[test]
@@ -160,7 +167,7 @@ mod tests {
             g[0].stats["mse"],
             Stat {
                 mean: 2.0,
-                std: 2f64.sqrt(),
+                std: Some(2f64.sqrt()),
                 n: 2
             }
         );

@@ -2,14 +2,13 @@
 //! and across experiments (`compare`), rebuilt from the run folders alone.
 
 use crate::results::files::write_atomic;
-use crate::results::records::{collect, keys, metric_names, RunRecord, SEED_KEY, TASK_KEYS};
+use crate::results::records::{
+    experiment_runs, keys, leaf, metric_names, RunRecord, SEED_KEY, TASK_KEYS,
+};
 use crate::results::stats::{cell, group, stat, Group};
-use anyhow::Result;
+use ae_core::UserError;
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-
-fn leaf(k: &str) -> &str {
-    k.rsplit('.').next().unwrap_or(k)
-}
 
 /// A Markdown table: header, rows.
 fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
@@ -98,9 +97,9 @@ pub fn grouped_table(runs: &[RunRecord]) -> Table {
 }
 
 /// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
-/// Markdown table.
+/// Markdown table. A folder without runs is the user's mistake, and nothing is written.
 pub fn write(exp_dir: &Path) -> Result<String> {
-    let runs = collect(exp_dir)?;
+    let runs = experiment_runs(exp_dir)?;
 
     let mut csv = csv::Writer::from_writer(Vec::new());
     let (header, rows) = table(&runs);
@@ -111,25 +110,14 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
 
     let (header, rows) = grouped_table(&runs);
-    let name = exp_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = name_of(exp_dir);
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
     if !bad.is_empty() {
         md.push_str("\nNot finished:\n\n");
         for r in bad {
-            md.push_str(&format!(
-                "- `{}`: {}{}\n",
-                r.name,
-                r.status,
-                r.message
-                    .as_ref()
-                    .map(|m| format!(": {m}"))
-                    .unwrap_or_default()
-            ));
+            md.push_str(&format!("- `{}`: {}\n", r.name, r.outcome()));
         }
     }
     write_atomic(&exp_dir.join("summary.md"), md.as_bytes())?;
@@ -192,18 +180,52 @@ fn task_means(groups: &[Group], group_keys: &[&String], metrics: &[String]) -> V
     rows
 }
 
-/// One table across experiments on the metrics they all have; writes `<to>.md` and `<to>.csv`
-/// and returns the Markdown.
-pub fn compare(dirs: &[PathBuf], to: &Path) -> Result<String> {
+/// What `compare` wrote.
+pub struct Comparison {
+    /// The Markdown table.
+    pub table: String,
+    pub md: PathBuf,
+    pub csv: PathBuf,
+    /// The files were there before (an earlier comparison) and are replaced.
+    pub replaced: bool,
+}
+
+/// The longest file name `compare` makes up from the experiments' names.
+const MAX_STEM: usize = 200;
+
+/// Where a comparison goes without `--to`: beside the first experiment, named after the
+/// experiments compared (`results/compare-ae+vae`), so that comparing other experiments never
+/// replaces it.
+fn default_stem(first: &Path, names: &[String]) -> PathBuf {
+    let mut stem = format!("compare-{}", names.join("+"));
+    if stem.len() > MAX_STEM {
+        stem = format!("compare-{}+{}-more", names[0], names.len() - 1);
+    }
+    first.parent().unwrap_or(Path::new(".")).join(stem)
+}
+
+/// One table across experiments on the metrics they all have: writes `<to>.md` and
+/// `<to>.csv` (by default [`default_stem`]). A folder that is no experiment's, one given twice,
+/// experiments without a shared metric, and a `--to` that is a folder are the user's mistakes,
+/// found before anything is written.
+pub fn compare(dirs: &[PathBuf], to: Option<&Path>) -> Result<Comparison> {
     let mut all: Vec<(String, Vec<Group>, Vec<String>)> = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
     for d in dirs {
-        let runs = collect(d)?;
-        anyhow::ensure!(!runs.is_empty(), "{} holds no runs", d.display());
-        let name = d
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        all.push((name, group(&runs), metric_names(&runs)));
+        let runs = experiment_runs(d)?;
+        let canonical = d.canonicalize().unwrap_or_else(|_| d.clone());
+        if seen.contains(&canonical) {
+            return Err(UserError(format!("{} is given twice", d.display())).into());
+        }
+        seen.push(canonical);
+        all.push((name_of(d), group(&runs), metric_names(&runs)));
+    }
+    let names: Vec<String> = all.iter().map(|(n, _, _)| n.clone()).collect();
+    // Experiments of the same name from different results folders are told apart by path.
+    for ((name, _, _), d) in all.iter_mut().zip(dirs) {
+        if names.iter().filter(|n| *n == name).count() > 1 {
+            *name = d.display().to_string();
+        }
     }
     let shared: Vec<String> = all[0]
         .2
@@ -211,58 +233,100 @@ pub fn compare(dirs: &[PathBuf], to: &Path) -> Result<String> {
         .filter(|m| all.iter().all(|(_, _, ms)| ms.contains(m)))
         .cloned()
         .collect();
+    if shared.is_empty() {
+        let each: Vec<String> = all
+            .iter()
+            .map(|(n, _, ms)| format!("{n}: {}", ms.join(", ")))
+            .collect();
+        return Err(UserError(format!(
+            "the experiments share no test metric to compare ({})",
+            each.join("; ")
+        ))
+        .into());
+    }
+    let stem = match to {
+        Some(to) if to.is_dir() => {
+            return Err(UserError(format!(
+                "--to {} is a folder: give the path of the files without their extension, e.g. {}",
+                to.display(),
+                to.join("compare").display()
+            ))
+            .into())
+        }
+        // `--to x.md` means x.md and x.csv.
+        Some(to) if to.extension().is_some_and(|e| e == "md" || e == "csv") => {
+            to.with_extension("")
+        }
+        Some(to) => to.to_path_buf(),
+        None => default_stem(&dirs[0], &names),
+    };
     let mut header = vec![
         "experiment".to_string(),
         "runs".to_string(),
         "n".to_string(),
     ];
+    let mut csv_header = header.clone();
     header.extend(shared.iter().cloned());
-    let mut rows = Vec::new();
-    let mut csv = csv::Writer::from_writer(Vec::new());
-    let mut csv_header = vec![
-        "experiment".to_string(),
-        "runs".to_string(),
-        "n".to_string(),
-    ];
     for m in &shared {
         csv_header.push(format!("{m}_mean"));
         csv_header.push(format!("{m}_std"));
     }
+    let mut rows = Vec::new();
+    let mut csv = csv::Writer::from_writer(Vec::new());
     csv.write_record(&csv_header)?;
     for (name, groups, _) in &all {
         for g in groups {
-            let label = g
-                .values
-                .iter()
-                .map(|(k, v)| format!("{}={v}", leaf(k)))
-                .collect::<Vec<_>>()
-                .join(",");
-            let label = if label.is_empty() {
-                "all".to_string()
-            } else {
-                label
-            };
-            let mut row = vec![name.clone(), label.clone(), g.finished.to_string()];
+            let mut row = vec![name.clone(), g.label(), g.finished.to_string()];
             let mut crow = row.clone();
             for m in &shared {
-                row.push(cell(g.stats.get(m)));
                 let s = g.stats.get(m);
+                row.push(cell(s));
                 crow.push(s.map(|s| s.mean.to_string()).unwrap_or_default());
-                crow.push(s.map(|s| s.std.to_string()).unwrap_or_default());
+                // Empty for a single run, as in the Markdown: no spread to show.
+                crow.push(
+                    s.and_then(|s| s.std)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                );
             }
             rows.push(row);
             csv.write_record(&crow)?;
         }
     }
     let table = markdown(&header, &rows);
-    if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+    // Appended, not replaced: a name may hold dots (`compare-vae-0.5`).
+    let suffixed = |ext: &str| {
+        let mut name = stem.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    let (md, csv_path) = (suffixed(".md"), suffixed(".csv"));
+    let replaced = md.exists() || csv_path.exists();
+    if let Some(parent) = stem.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
-    write_atomic(&to.with_extension("csv"), &csv.into_inner()?)?;
+    write_atomic(&csv_path, &csv.into_inner()?)?;
+    let sources: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     write_atomic(
-        &to.with_extension("md"),
-        format!("Test metrics, mean ± sample std over seeds (n finished runs).\n\n{table}")
-            .as_bytes(),
+        &md,
+        format!(
+            "Test metrics of {}: mean ± sample std over seeds (n finished runs; no std for one).\n\n{table}",
+            sources.join(", ")
+        )
+        .as_bytes(),
     )?;
-    Ok(table)
+    Ok(Comparison {
+        table,
+        md,
+        csv: csv_path,
+        replaced,
+    })
+}
+
+/// A folder's last component.
+fn name_of(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! metrics and the final weights. Stops with [`Diverged`] or [`Interrupted`].
 
 use crate::config::Experiment;
-use crate::results::files::{sync_rename, tmp_path, write_row_csv, MetricsCsv};
+use crate::results::files::{sync_rename, tmp_path, write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
@@ -29,6 +29,22 @@ pub struct Diverged {
     what: String,
     value: f64,
     last: String,
+}
+
+/// The columns of metrics.csv that every row has, whatever the model (its own terms come
+/// between the epoch and the seconds, named by the first row).
+const EPOCH: &str = "epoch";
+const SECONDS: &str = "seconds";
+const RATE: &str = "images_per_sec";
+
+/// Gives `<dir>/metrics.csv` a header if the run ended before its first epoch's row (the
+/// columns every row has), so that it reads as an empty table rather than an empty file.
+pub fn header_if_empty(dir: &Path) -> Result<()> {
+    let path = dir.join("metrics.csv");
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == 0) {
+        write_atomic(&path, format!("{EPOCH},{SECONDS},{RATE}\n").as_bytes())?;
+    }
+    Ok(())
 }
 
 /// The test metrics of `model`, written to test.csv and returned.
@@ -170,7 +186,7 @@ pub fn train(
             true => evaluate(model, &data.test, t.eval_batch_size, streams)?,
             false => vec![],
         };
-        let mut row = vec![("epoch".to_string(), (epoch + 1).to_string())];
+        let mut row = vec![(EPOCH.to_string(), (epoch + 1).to_string())];
         row.extend(
             train_means
                 .iter()
@@ -180,8 +196,8 @@ pub fn train(
         row.extend(test.iter().map(|(k, v)| (format!("test_{k}"), fmt(*v))));
         let secs = t0.elapsed().as_secs_f64();
         let rate = data.train.len() as f64 / train_secs;
-        row.push(("seconds".into(), format!("{secs:.3}")));
-        row.push(("images_per_sec".into(), format!("{rate:.1}")));
+        row.push((SECONDS.into(), format!("{secs:.3}")));
+        row.push((RATE.into(), format!("{rate:.1}")));
         csv.write(&row)?;
         write_curves(dir)?;
         if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {

@@ -193,6 +193,10 @@ impl<'a> Run<'a> {
         let (status, dir) = (&mut self.status, &self.dir);
         status.ended = Some(now());
         status.seconds = Some(self.earlier + self.t0.elapsed().as_secs_f64());
+        if let Err(e) = epochs::header_if_empty(dir) {
+            // How the run ended matters more: it is still recorded.
+            tracing::warn!("{e:#}");
+        }
         match result {
             Ok(test) => {
                 status.status = "finished".into();

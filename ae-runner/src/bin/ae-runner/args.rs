@@ -64,8 +64,10 @@ pub enum Command {
     Compare {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
-        #[arg(long, default_value = "results/compare")]
-        to: PathBuf,
+        /// The files' path without extension [default: compare-<a>+<b>... beside the first
+        /// experiment, e.g. results/compare-ae+vae].
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
     },
     /// Write results/<experiment>/report.html: the summary, plots and every run's pictures in one
     /// self-contained page.
@@ -107,6 +109,10 @@ pub struct Common {
     /// auto | cpu | cuda | cuda:N (overrides train.device).
     #[arg(long)]
     pub device: Option<String>,
+    /// Run again runs that diverged or failed with the same config (from their last checkpoint
+    /// if they have one); without it they are reported as they ended.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 impl Common {
@@ -115,7 +121,8 @@ impl Common {
         plan(experiment, &self.sets)
     }
 
-    /// The `--set` and `--device` flags again, for child processes and Slurm tasks.
+    /// The `--set`, `--device` and `--retry-failed` flags again, for child processes and
+    /// Slurm tasks.
     pub fn flags(&self) -> Vec<String> {
         let mut args = Vec::new();
         for s in &self.sets {
@@ -123,6 +130,9 @@ impl Common {
         }
         if let Some(d) = &self.device {
             args.extend(["--device".into(), d.clone()]);
+        }
+        if self.retry_failed {
+            args.push("--retry-failed".into());
         }
         args
     }

@@ -55,7 +55,7 @@ fn main() -> ExitCode {
     }
     let result = match cli.command {
         Some(Command::Summarize { dir }) => summarize(&dir),
-        Some(Command::Compare { dirs, to }) => compare(&dirs, &to),
+        Some(Command::Compare { dirs, to }) => compare(&dirs, to.as_deref()),
         Some(Command::Report { dir }) => write_report(&dir),
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Slurm(args)) => write_slurm(args),
@@ -72,19 +72,16 @@ fn main() -> ExitCode {
 }
 
 fn summarize(dir: &std::path::Path) -> anyhow::Result<u8> {
-    if !dir.is_dir() {
-        return Err(UserError(format!("{} is not a results folder", dir.display())).into());
-    }
     experiment::finish(dir, true, &mut print_event)?;
     Ok(0)
 }
 
-fn compare(dirs: &[PathBuf], to: &std::path::Path) -> anyhow::Result<u8> {
-    if let Some(d) = dirs.iter().find(|d| !d.is_dir()) {
-        return Err(UserError(format!("{} is not a results folder", d.display())).into());
-    }
-    print!("{}", summary::compare(dirs, to)?);
-    println!("written: {}.md, {}.csv", to.display(), to.display());
+fn compare(dirs: &[PathBuf], to: Option<&std::path::Path>) -> anyhow::Result<u8> {
+    let c = summary::compare(dirs, to)?;
+    print!("{}", c.table);
+    let replaced = c.replaced.then_some(" (replacing the earlier ones)");
+    let replaced = replaced.unwrap_or_default();
+    println!("written: {}, {}{replaced}", c.md.display(), c.csv.display());
     Ok(0)
 }
 
@@ -190,6 +187,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         out: a.common.out.clone(),
         device: a.common.device.clone(),
         fresh: a.fresh,
+        retry_failed: a.common.retry_failed,
         shard: a.shard,
         jobs: a.jobs,
     };
@@ -248,6 +246,12 @@ fn print_event(e: Event) {
             );
             print_test(test);
         }
+        Event::AlreadyEnded { dir, status } => eprintln!(
+            "not run again: {} {} with the same config (--retry-failed runs it again){}",
+            dir.display(),
+            status.status,
+            status.message.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
         Event::Finished { dir, test } => {
             println!("finished: {}", dir.display());
             print_test(test);
