@@ -48,6 +48,7 @@ fn a_sweep_executes_in_process_and_a_second_call_finds_it_done() {
         device: None,
         fresh: false,
         retry_failed: false,
+        continue_runs: false,
         shard: None,
         jobs: 1,
     };

@@ -196,3 +196,52 @@ fn sigterm_during_the_final_evaluation_stops_it_and_the_run_resumes() {
     let (header, rows) = read_csv(&run_dir(tmp.path()).join("metrics.csv"));
     assert_eq!(rows.len(), 1, "{header:?} {rows:?}");
 }
+
+/// A finished run asked for more epochs is refused with a pointer to `--continue`, which
+/// trains it on from its last checkpoint to the same numbers as a run that was given the
+/// longer schedule from the start (Adam's state and the random streams are in the checkpoint).
+#[test]
+fn a_finished_run_continued_for_more_epochs_equals_one_trained_that_long() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &Path, epochs: &str, extra: &[&str]| {
+        let mut args = ARGS.to_vec();
+        let epochs = format!("train.epochs={epochs}");
+        let small = ["--set", "data.train_limit=1000", "--set", "eval.iwae_k=0"];
+        args.extend(["--out", out.to_str().unwrap(), "--set", &epochs]);
+        args.extend(small);
+        args.extend(extra);
+        ae_runner(&args)
+    };
+    let whole = tmp.path().join("whole");
+    let o = run(&whole, "3", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let cont = tmp.path().join("continued");
+    let o = run(&cont, "2", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&cont, "3", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("train.epochs: 2 -> 3"), "{err}");
+    assert!(err.contains("--continue trains it on"), "{err}");
+    let o = run(&cont, "3", &["--dry-run", "--continue"]);
+    assert!(
+        stdout(&o).contains("to continue after epoch 2"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&cont, "3", &["--continue"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    assert_eq!(numbers(&cont), numbers(&whole));
+    let config = std::fs::read_to_string(run_dir(&cont).join("config.yaml")).unwrap();
+    let config = ae_runner::results::yaml::parse(&config).unwrap();
+    assert_eq!(config["train"]["epochs"].as_u64(), Some(3));
+    let continued = &config["provenance"]["continued"][0];
+    assert_eq!(continued["after_epoch"].as_u64(), Some(2), "{config}");
+    assert_eq!(continued["epochs"].as_u64(), Some(3), "{config}");
+    // Continued and done: the same command now has nothing to do.
+    let o = run(&cont, "3", &["--continue"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("already finished"), "{}", stdout(&o));
+}

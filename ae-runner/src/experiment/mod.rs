@@ -30,6 +30,8 @@ pub struct Options {
     /// Run again runs that diverged or failed with the same config (resumed from their last
     /// checkpoint if they have one); without it they are reported as they ended.
     pub retry_failed: bool,
+    /// Train finished runs on from their last checkpoint where only `train.epochs` grew.
+    pub continue_runs: bool,
     /// Only the runs i with i mod N = K.
     pub shard: Option<(usize, usize)>,
     /// Child processes, each running one shard.
@@ -168,6 +170,10 @@ pub fn execute(
                 Existing::Changed(diff) => {
                     Some(format!("{}:\n{diff}", exp_dir.join(&r.name).display()))
                 }
+                Existing::Longer { from, diff } if !opts.continue_runs => Some(format!(
+                    "{}:\n{diff}\n  (finished after {from} epochs: --continue trains it on from there)",
+                    exp_dir.join(&r.name).display()
+                )),
                 _ => None,
             })
             .collect();
@@ -225,7 +231,8 @@ pub fn execute(
                 name: &r.name,
             });
         }
-        let resume = matches!(state, Existing::Resumable(_)) && !opts.fresh;
+        let resume =
+            matches!(state, Existing::Resumable(_) | Existing::Longer { .. }) && !opts.fresh;
         match run_one(r, &dir, &run_opts, resume, &mut cache) {
             Ok(Outcome::Finished { test }) => on(Event::Finished {
                 dir: &dir,

@@ -2,8 +2,9 @@
 //! same config, a run of another config, or an unfinished one (with or without a checkpoint).
 
 use crate::config::diff::diff;
-use crate::results::status::Status;
-use crate::results::yaml::{self, Value};
+use crate::results::files::write_atomic;
+use crate::results::status::{now, Status};
+use crate::results::yaml::{self, Map, Value};
 use crate::run::checkpoint;
 use std::path::Path;
 
@@ -17,6 +18,12 @@ pub enum Existing {
     Ended(Status),
     /// Holds a run of another config: the difference.
     Changed(String),
+    /// Finished after `from` epochs with the same config but a larger `train.epochs`: trained
+    /// on from its last checkpoint with `--continue`, else refused like [`Existing::Changed`].
+    Longer {
+        from: usize,
+        diff: String,
+    },
     /// Same config, not finished, with a checkpoint after this many epochs: resumed.
     Resumable(usize),
     /// Started and not finished, without a checkpoint: moved aside and run again.
@@ -25,8 +32,17 @@ pub enum Existing {
 
 impl Existing {
     /// What running the config does with this folder, as `--dry-run` lists it.
-    pub fn plan(&self, fresh: bool) -> String {
+    pub fn plan(&self, fresh: bool, continue_runs: bool) -> String {
         match self {
+            Existing::Longer { from, .. } if fresh => {
+                format!("finished after {from} epochs (will run again: --fresh)")
+            }
+            Existing::Longer { from, .. } if continue_runs => {
+                format!("to continue after epoch {from} (--continue)")
+            }
+            Existing::Longer { from, .. } => {
+                format!("finished after {from} epochs (--continue trains it on)")
+            }
             Existing::New => "to run".to_string(),
             Existing::Done(_) if fresh => "done (will run again: --fresh)".into(),
             Existing::Done(_) => "done".into(),
@@ -61,7 +77,11 @@ pub fn inspect(dir: &Path, resolved: &Value, retry_failed: bool) -> Existing {
     }
     let old = stored_config(dir);
     if let Some(old) = old.as_ref().filter(|o| *o != resolved) {
-        return Existing::Changed(yaml_diff(old, resolved));
+        let diff = yaml_diff(old, resolved);
+        return match longer(dir, old, resolved) {
+            Some(from) => Existing::Longer { from, diff },
+            None => Existing::Changed(diff),
+        };
     }
     let same = old.is_some();
     match Status::read(dir) {
@@ -74,6 +94,52 @@ pub fn inspect(dir: &Path, resolved: &Value, retry_failed: bool) -> Existing {
             _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
         },
     }
+}
+
+/// The epochs a finished run was trained for, when `new` asks only for more of them and its
+/// checkpoint is from its last epoch.
+fn longer(dir: &Path, old: &Value, new: &Value) -> Option<usize> {
+    let epochs = |v: &Value| v["train"]["epochs"].as_u64();
+    let (from, to) = (epochs(old)?, epochs(new)?);
+    let mut same = old.clone();
+    same["train"]["epochs"] = to.into();
+    let finished = Status::read(dir).is_some_and(|s| s.status == "finished");
+    let from = usize::try_from(from).ok()?;
+    (to > from as u64 && same == *new && finished && checkpoint::epochs_done(dir) == Some(from))
+        .then_some(from)
+}
+
+/// Rewrites config.yaml for a run resumed under `resolved`, when that differs from the config
+/// it holds (a finished run continued for more epochs): the new config, with the provenance it
+/// had and a `continued` entry (after which epoch, to how many, when, the command).
+pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow::Result<()> {
+    let path = dir.join("config.yaml");
+    let mut stored = yaml::parse(&std::fs::read_to_string(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut provenance = stored
+        .as_object_mut()
+        .and_then(|m| m.remove("provenance"))
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    if stored == *resolved {
+        return Ok(());
+    }
+    let entry = serde_json::json!({
+        "after_epoch": from,
+        "epochs": resolved["train"]["epochs"],
+        "at": now(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+    });
+    if let Some(p) = provenance.as_object_mut() {
+        let list = p.entry("continued").or_insert_with(|| Value::Array(vec![]));
+        if let Some(list) = list.as_array_mut() {
+            list.push(entry);
+        }
+    }
+    let mut config = resolved.clone();
+    if let Some(m) = config.as_object_mut() {
+        m.insert("provenance".into(), provenance);
+    }
+    write_atomic(&path, yaml::write(&config).as_bytes())
 }
 
 /// The changed settings, one indented line each (`  model.hidden: [256, 64] -> [256, 32]`).

@@ -126,6 +126,7 @@ impl<'a> Run<'a> {
         let (start, status) = if resume {
             let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
+            folder::record_continuation(dir, &resolved, epochs)?;
             let mut s = Status::read(dir).unwrap_or_else(Status::started);
             s.status = "running".into();
             s.resumed.push(now());

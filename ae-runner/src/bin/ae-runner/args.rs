@@ -113,6 +113,10 @@ pub struct Common {
     /// if they have one); without it they are reported as they ended.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Train finished runs on for more epochs (a larger train.epochs, nothing else changed),
+    /// from their last checkpoint; config.yaml's provenance records it.
+    #[arg(long = "continue")]
+    pub continue_runs: bool,
 }
 
 impl Common {
@@ -121,7 +125,7 @@ impl Common {
         plan(experiment, &self.sets)
     }
 
-    /// The `--set`, `--device` and `--retry-failed` flags again, for child processes and
+    /// The `--set`, `--device`, `--retry-failed` and `--continue` flags again, for child processes and
     /// Slurm tasks.
     pub fn flags(&self) -> Vec<String> {
         let mut args = Vec::new();
@@ -133,6 +137,9 @@ impl Common {
         }
         if self.retry_failed {
             args.push("--retry-failed".into());
+        }
+        if self.continue_runs {
+            args.push("--continue".into());
         }
         args
     }

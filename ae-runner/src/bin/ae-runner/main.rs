@@ -188,6 +188,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         device: a.common.device.clone(),
         fresh: a.fresh,
         retry_failed: a.common.retry_failed,
+        continue_runs: a.common.continue_runs,
         shard: a.shard,
         jobs: a.jobs,
     };
@@ -231,7 +232,7 @@ fn print_dry_run(plan: &Plan, opts: &Options) {
         opts.out.join(&plan.name).display()
     );
     for (r, s) in &states {
-        let what = s.plan(opts.fresh);
+        let what = s.plan(opts.fresh, opts.continue_runs);
         println!("  {:<40} {what}", r.name);
     }
 }
