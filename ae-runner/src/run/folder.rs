@@ -17,6 +17,9 @@ pub enum Existing {
     Resumable(usize),
     /// Started and not finished, without a checkpoint: moved aside and run again.
     Unfinished(String),
+    /// Same config, not finished, with a checkpoint that cannot be read (why): moved aside and
+    /// run again from epoch 0, with a warning.
+    Unreadable(String),
 }
 
 impl Existing {
@@ -32,6 +35,10 @@ impl Existing {
             }
             Existing::Resumable(e) => format!("to resume after epoch {e}"),
             Existing::Unfinished(s) => format!("to run again (was {s}, no checkpoint)"),
+            Existing::Unreadable(why) => format!(
+                "to run again from epoch 0, the folder moved aside ({} cannot be read: {why})",
+                checkpoint::FILE
+            ),
         }
     }
 }
@@ -57,7 +64,8 @@ pub fn inspect(dir: &Path, resolved: &serde_yaml::Value) -> Existing {
     match Status::read(dir) {
         Some(s) if s.status == "finished" && same => Existing::Done(s),
         status => match checkpoint::epochs_done(dir) {
-            Some(e) if same => Existing::Resumable(e),
+            Ok(Some(e)) if same => Existing::Resumable(e),
+            Err(why) if same => Existing::Unreadable(why),
             _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
         },
     }
