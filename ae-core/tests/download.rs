@@ -66,7 +66,7 @@ fn downloads_from_a_mirror_and_checks_md5() {
     let mirror = serve(mnist_files(), 4);
     let dir = tempfile::tempdir().unwrap();
     source::download(&MNIST, &mirror, dir.path()).unwrap();
-    let [_, _, _, labels] = source::read_all(&MNIST, dir.path()).unwrap();
+    let [_, _, _, (_, labels)] = source::read_all(&MNIST, dir.path()).unwrap();
     assert_eq!(labels.len(), 8 + 10000);
 }
 

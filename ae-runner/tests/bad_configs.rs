@@ -340,6 +340,39 @@ const CASES: &[Case] = &[
         expect: &["data.val_size", "60000"],
     },
     Case {
+        name: "val_size of the whole training set (--check reads the header)",
+        edit: &[("val_size: 100", "val_size: 60000")],
+        args: &["--check"],
+        expect: &[
+            "data.val_size 60000 leaves no training images: the training set has 60000",
+            "train-images-idx3-ubyte",
+        ],
+    },
+    Case {
+        name: "a class MNIST does not have (--check)",
+        edit: &[("dataset: mnist", "dataset: mnist\n  classes: [3, 10]")],
+        args: &["--check"],
+        expect: &["case.yaml:4", "data.classes", "10 is not a class of mnist: its labels are 0 to 9"],
+    },
+    Case {
+        name: "a class MNIST does not have, by --set",
+        edit: &[],
+        args: &["--set", "data.classes=[10]"],
+        expect: &["--set data.classes=", "10 is not a class of mnist"],
+    },
+    Case {
+        name: "--jobs 0",
+        edit: &[],
+        args: &["--jobs", "0"],
+        expect: &["--jobs", "J must be at least 1"],
+    },
+    Case {
+        name: "--jobs 0 (--check)",
+        edit: &[],
+        args: &["--jobs", "0", "--check"],
+        expect: &["--jobs", "J must be at least 1"],
+    },
+    Case {
         name: "classes empty",
         edit: &[("dataset: mnist", "dataset: mnist\n  classes: []")],
         args: &[],
@@ -387,6 +420,11 @@ fn every_bad_config_exits_2_naming_the_key_and_writes_nothing() {
             failures.push(format!("{}: {missing:?} not in: {err}", case.name));
         } else if err.contains("panicked") {
             failures.push(format!("{}: panicked: {err}", case.name));
+        } else if let Some(rust) = ["run 1 of 1", "Some(", "None"]
+            .iter()
+            .find(|r| err.contains(*r))
+        {
+            failures.push(format!("{}: {rust:?} (not for users) in: {err}", case.name));
         }
         if out.exists() {
             failures.push(format!("{}: wrote {}", case.name, out.display()));

@@ -36,45 +36,128 @@ fn idx_folder(dir: &Path, n: u32, m: u32, magic_type: u8, truncate: usize) {
     std::fs::write(dir.join("t10k-labels-idx1-ubyte"), idx(&[5], &[1u8; 5], 8)).unwrap();
 }
 
-fn run_idx(tmp: &Path, data: &Path) -> std::process::Output {
+fn run_idx(tmp: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
     let out = tmp.join("results").join(data.file_name().unwrap());
-    ae_runner(&[
+    let root = format!("data.root={}", data.display());
+    let mut args = vec![
         "experiments/vae.yaml",
         "--set",
         "data.dataset=idx",
         "--set",
-        &format!("data.root={}", data.display()),
+        &root,
         "--set",
         "data.val_size=2",
         "--set",
         "train.epochs=1",
         "--out",
         out.to_str().unwrap(),
-    ])
+    ];
+    args.extend_from_slice(extra);
+    ae_runner(&args)
 }
 
 #[test]
 fn broken_idx_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    /// (folder, images, labels, element type byte, bytes cut from the images, expected words)
-    type Case = (&'static str, u32, u32, u8, usize, &'static [&'static str]);
-    let cases: [Case; 4] = [
-        ("ok", 20, 20, 8, 0, &[]),
-        ("magic", 20, 20, 0x0d, 0, &["training set", "0x0d"]),
-        ("count", 20, 20, 8, 7, &["training set", "says 320"]),
+    /// (folder, images, labels, element type byte, bytes cut from the images, flags, expected
+    /// words)
+    type Case = (
+        &'static str,
+        u32,
+        u32,
+        u8,
+        usize,
+        &'static [&'static str],
+        &'static [&'static str],
+    );
+    let cases: [Case; 8] = [
+        ("ok", 20, 20, 8, 0, &[], &[]),
+        (
+            "magic",
+            20,
+            20,
+            0x0d,
+            0,
+            &[],
+            &[
+                "training set",
+                "magic/train-images-idx3-ubyte: wrong magic number 0x00000d03",
+                "0x0d",
+            ],
+        ),
+        // The header tells it: --check says so.
+        (
+            "magic-check",
+            20,
+            20,
+            0x0d,
+            0,
+            &["--check"],
+            &["magic-check/train-images-idx3-ubyte: wrong magic number 0x00000d03"],
+        ),
+        (
+            "count",
+            20,
+            20,
+            8,
+            7,
+            &[],
+            &[
+                "training set: ",
+                "count/train-images-idx3-ubyte: 313 bytes of data",
+                "say 320",
+            ],
+        ),
         (
             "labels",
             20,
             19,
             8,
             0,
-            &["20 images but labels of shape [19]"],
+            &[],
+            &[
+                "20 images but labels of shape [19]",
+                "labels/train-labels-idx1-ubyte",
+            ],
+        ),
+        (
+            "labels-check",
+            20,
+            19,
+            8,
+            0,
+            &["--check"],
+            &[
+                "20 images but labels of shape [19]",
+                "labels-check/train-labels-idx1-ubyte",
+            ],
+        ),
+        (
+            "classes",
+            20,
+            20,
+            8,
+            0,
+            &["--set", "data.classes=[1, 3]"],
+            &[
+                "data.classes: no training image in",
+                "has label 3 (its labels: [1])",
+            ],
+        ),
+        (
+            "val_size",
+            20,
+            20,
+            8,
+            0,
+            &["--set", "data.val_size=20", "--check"],
+            &["data.val_size 20 leaves no training images: the training set has 20"],
         ),
     ];
-    for (name, n, m, magic, truncate, expect) in cases {
+    for (name, n, m, magic, truncate, flags, expect) in cases {
         let data = tmp.path().join(name);
         idx_folder(&data, n, m, magic, truncate);
-        let o = run_idx(tmp.path(), &data);
+        let o = run_idx(tmp.path(), &data, flags);
         if expect.is_empty() {
             // A user's own 4x4 images train like MNIST.
             assert!(o.status.success(), "{name}: {}", stderr(&o));
@@ -90,6 +173,28 @@ fn broken_idx_files_are_named() {
         }
         assert!(!stderr(&o).contains("panicked"));
     }
+}
+
+/// A magic number that gives rank 4 to images of rank 3 reads their first pixels as a size: it
+/// is reported as the wrong magic number it is, not as a size mismatch.
+#[test]
+fn a_wrong_rank_in_the_magic_number_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("rank");
+    idx_folder(&data, 20, 20, 8, 0);
+    let images = data.join("train-images-idx3-ubyte");
+    let mut bytes = std::fs::read(&images).unwrap();
+    bytes[3] = 4;
+    std::fs::write(&images, bytes).unwrap();
+    let o = run_idx(tmp.path(), &data, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "rank/train-images-idx3-ubyte: wrong magic number 0x00000804: it gives rank 4"
+        ) && err.contains("laid out as 0x00000803 (sizes [20, 4, 4])"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -295,4 +400,43 @@ fn two_processes_on_one_run_folder() {
     small.extend_from_slice(SMALL);
     let third = ae_runner(&small);
     assert!(third.status.success(), "{}", stderr(&third));
+}
+
+/// A checkpoint cut short (a copy that stopped half-way, a full disk elsewhere) is not resumed
+/// silently from scratch: the warning names the file, why it cannot be read and where the old
+/// folder went, and --dry-run says the same beforehand.
+#[test]
+fn a_truncated_checkpoint_is_said_loudly_and_its_folder_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let run = |extra: &[&str]| run_small("experiments/vae.yaml", &out, extra);
+    let one_epoch = ["--set", "train.epochs=1"];
+    assert!(run(&one_epoch).status.success());
+    let dir = out.join("vae/seed=0");
+    let ckpt = dir.join("checkpoint.safetensors");
+    let bytes = std::fs::read(&ckpt).unwrap();
+    std::fs::write(&ckpt, &bytes[..bytes.len() / 2]).unwrap();
+    let status = std::fs::read_to_string(dir.join("run.json"))
+        .unwrap()
+        .replace("\"finished\"", "\"interrupted\"");
+    std::fs::write(dir.join("run.json"), status).unwrap();
+    let dry = run(&[&one_epoch[..], &["--dry-run"]].concat());
+    assert!(
+        stdout(&dry).contains("checkpoint.safetensors cannot be read: truncated"),
+        "{}",
+        stdout(&dry)
+    );
+    let o = run(&one_epoch);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("WARN")
+            && err.contains("vae/seed=0/checkpoint.safetensors cannot be read (truncated: its")
+            && err.contains("starts again from epoch 0")
+            && err.contains("kept as ")
+            && err.contains("vae/seed=0.old-1"),
+        "{err}"
+    );
+    let kept = std::fs::read(out.join("vae/seed=0.old-1/checkpoint.safetensors")).unwrap();
+    assert_eq!(kept.len(), bytes.len() / 2);
 }

@@ -276,3 +276,40 @@ fn provenance_names_the_commit_built_from_not_the_current_folder() {
     }
     assert!(cfg["provenance"]["git_dirty"].is_boolean(), "{text}");
 }
+
+/// The weights and the checkpoint follow the umask like every other file of a run, so that
+/// colleagues on a shared file system can read them.
+#[test]
+fn every_file_of_a_run_follows_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("results");
+    let mut args = vec!["experiments/ae.yaml", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(SMALL);
+    args.extend(["--set", "train.epochs=1"]);
+    let mut c = command(&args);
+    // SAFETY: umask is async-signal-safe and touches nothing but the child's file mode mask.
+    unsafe {
+        c.pre_exec(|| {
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dir = out.join("ae/seed=0");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.is_file() {
+            assert_eq!(mode, 0o644, "{name}: {mode:o}");
+            seen.push(name);
+        }
+    }
+    for f in ["model.safetensors", "checkpoint.safetensors", "config.yaml"] {
+        assert!(seen.iter().any(|s| s == f), "{f} not in {seen:?}");
+    }
+}

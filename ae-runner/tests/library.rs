@@ -51,6 +51,7 @@ fn a_sweep_executes_in_process_and_a_second_call_finds_it_done() {
         continue_runs: false,
         shard: None,
         jobs: 1,
+        as_job: false,
     };
     let (first, code) = events(&opts, &doc);
     assert_eq!(code, 0, "{first:?}");

@@ -83,6 +83,17 @@ fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
     // Nothing left to do; then one run looks killed (its status still `running`).
     let dry = ae_runner(&[&file, "--out", outs, "--dry-run"]);
     assert_eq!(stdout(&dry).matches(" done").count(), 4, "{}", stdout(&dry));
+    assert!(
+        stdout(&dry).starts_with("4 runs of tiny in "),
+        "{}",
+        stdout(&dry)
+    );
+    let one = ae_runner(&[&file, "--out", outs, "--dry-run", "--shard", "3/4"]);
+    assert!(
+        stdout(&one).starts_with("1 run of tiny (shard 3/4 of 4) in "),
+        "{}",
+        stdout(&one)
+    );
     let killed = exp.join("kl_weight=2,seed=1/run.json");
     let status = std::fs::read_to_string(&killed)
         .unwrap()
@@ -168,7 +179,9 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     let out = tmp.path().join("results");
     let o = ae_runner(&[&file, "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("diverged"), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("diverged in epoch 1"), "{err}");
+    assert!(err.contains("2 of 4 runs failed or diverged"), "{err}");
     let (header, rows) = read_csv(&out.join("tiny/summary.csv"));
     assert_eq!(rows.len(), 4);
     let csv = std::fs::read_to_string(out.join("tiny/summary.csv")).unwrap();
@@ -177,9 +190,10 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     assert!(header.contains(&"status".to_string()));
     let md = std::fs::read_to_string(out.join("tiny/summary.md")).unwrap();
     assert!(
-        md.contains("Not finished") && md.contains("diverged in epoch 1"),
+        md.contains("Not finished") && md.contains("diverged: in epoch 1"),
         "{md}"
     );
+    assert!(!md.contains("diverged: diverged"), "{md}");
 }
 
 /// summary.csv without its timing column.
@@ -212,13 +226,21 @@ fn shards_and_jobs_give_the_same_table_as_one_process() {
         let o = dir(out);
         let mut args = vec![file.as_str(), "--out", o.to_str().unwrap()];
         args.extend_from_slice(extra);
-        let r = ae_runner(&args);
+        let r = command(&args).env("RUST_LOG", "info").output().unwrap();
         assert!(r.status.success(), "{extra:?}: {}", stderr(&r));
         r
     };
-    run("whole", &[]);
+    let hints = |o: &std::process::Output| stdout(o).matches("after every shard").count();
+    let w = run("whole", &[]);
+    // One process, one device: said once, not once per run.
+    assert_eq!(
+        stderr(&w).matches("INFO device cpu").count(),
+        1,
+        "{}",
+        stderr(&w)
+    );
     let s0 = run("sharded", &["--shard", "0/2"]);
-    assert!(stdout(&s0).contains("summarize"), "{}", stdout(&s0));
+    assert_eq!(hints(&s0), 1, "{}", stdout(&s0));
     assert!(
         !dir("sharded/tiny/summary.csv").exists(),
         "a shard wrote the summary"
@@ -227,11 +249,28 @@ fn shards_and_jobs_give_the_same_table_as_one_process() {
     assert_eq!(std::fs::read_dir(dir("sharded/tiny")).unwrap().count(), 4);
     let s = ae_runner(&["summarize", dir("sharded/tiny").to_str().unwrap()]);
     assert!(s.status.success());
-    run("jobs", &["--jobs", "2"]);
+    // The children are shards: none of them tells the user to summarise.
+    let j = run("jobs", &["--jobs", "2"]);
+    assert_eq!(hints(&j), 0, "{}", stdout(&j));
+    // A shard's runs in two processes (each shard has two runs): then one hint, from the
+    // parent, and no summary until `summarize`.
+    for k in ["0/2", "1/2"] {
+        let o = run("jobs-sharded", &["--shard", k, "--jobs", "2"]);
+        assert!(
+            stderr(&o).contains("2 processes, 1 thread each"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(hints(&o), 1, "{}", stdout(&o));
+    }
+    assert!(!dir("jobs-sharded/tiny/summary.csv").exists());
+    let s = ae_runner(&["summarize", dir("jobs-sharded/tiny").to_str().unwrap()]);
+    assert!(s.status.success());
     let whole = summary_without_seconds(&dir("whole/tiny"));
     assert_eq!(whole.len(), 4);
     assert_eq!(summary_without_seconds(&dir("sharded/tiny")), whole);
     assert_eq!(summary_without_seconds(&dir("jobs/tiny")), whole);
+    assert_eq!(summary_without_seconds(&dir("jobs-sharded/tiny")), whole);
 }
 
 #[test]

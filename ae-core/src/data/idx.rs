@@ -21,45 +21,105 @@ pub fn encode(array: &IdxArray) -> Vec<u8> {
     out
 }
 
-/// Parses an uncompressed IDX file of u8 elements (type code 0x08).
-pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+/// The longest IDX header: the magic number and 255 sizes.
+pub const MAX_HEADER: usize = 4 + 4 * 255;
+
+/// An IDX file's header: its sizes, and how many bytes it takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Header {
+    pub dims: Vec<usize>,
+    pub len: usize,
+}
+
+impl Header {
+    /// The bytes of data the sizes call for (None: more than a usize holds).
+    fn data_len(&self) -> Option<usize> {
+        self.dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
+}
+
+/// The magic number (the first 4 bytes), as IDX's documentation writes it.
+fn magic(bytes: &[u8]) -> String {
+    format!(
+        "0x{:08x}",
+        u32::from_be_bytes(bytes[..4].try_into().expect("4 bytes"))
+    )
+}
+
+/// The header at the start of `bytes` (a whole file, or its first [`MAX_HEADER`] bytes).
+pub fn header(bytes: &[u8]) -> Result<Header> {
     ensure!(
         bytes.len() >= 4,
-        "too short for an IDX header ({} bytes)",
+        "{} bytes: too short for an IDX header (a 4-byte magic number, then the sizes)",
         bytes.len()
     );
-    if bytes[0] != 0 || bytes[1] != 0 {
-        bail!(
-            "not an IDX file (magic {:02x}{:02x}{:02x}{:02x})",
-            bytes[0],
-            bytes[1],
-            bytes[2],
-            bytes[3]
-        );
-    }
+    ensure!(
+        bytes[0] == 0 && bytes[1] == 0,
+        "wrong magic number {}: not an IDX file (IDX files start with 0x0000, the element type 0x08 \
+         and the rank: 0x00000803 for images, 0x00000801 for labels)",
+        magic(bytes)
+    );
     ensure!(
         bytes[2] == 0x08,
-        "IDX element type 0x{:02x}, only unsigned bytes (0x08) are supported",
+        "wrong magic number {}: element type 0x{:02x}; only unsigned bytes (0x08, as in 0x00000803) \
+         are supported",
+        magic(bytes),
         bytes[2]
     );
     let rank = bytes[3] as usize;
-    let header = 4 + 4 * rank;
+    ensure!(rank > 0, "wrong magic number {}: rank 0", magic(bytes));
+    let len = 4 + 4 * rank;
     ensure!(
-        bytes.len() >= header,
-        "IDX header of rank {rank} is truncated"
+        bytes.len() >= len,
+        "truncated in its header: the magic number {} gives {rank} sizes ({len} bytes), the file \
+         has {} bytes",
+        magic(bytes),
+        bytes.len()
     );
-    let dims: Vec<usize> = (0..rank)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+    let dims = (0..rank)
+        .map(|i| {
+            u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().expect("4 bytes")) as usize
+        })
         .collect();
-    let n: usize = dims.iter().product();
-    ensure!(
-        bytes.len() - header == n,
-        "IDX data has {} bytes, its header {dims:?} says {n}",
-        bytes.len() - header
-    );
+    Ok(Header { dims, len })
+}
+
+/// Parses an uncompressed IDX file of u8 elements (type code 0x08).
+pub fn parse(bytes: &[u8]) -> Result<IdxArray> {
+    let h = header(bytes)?;
+    let data = bytes.len() - h.len;
+    if h.data_len() != Some(data) {
+        // A wrong rank in the magic number reads data as sizes, or sizes as data: say so when
+        // another rank fits the file exactly.
+        let fits = |rank: usize| {
+            let mut other = bytes[..4].to_vec();
+            other[3] = rank as u8;
+            other.extend_from_slice(&bytes[4..]);
+            header(&other)
+                .ok()
+                .filter(|o| o.data_len() == Some(bytes.len() - o.len))
+                .map(|o| (magic(&other), o.dims))
+        };
+        if let Some((right, dims)) = (1..=4).filter(|&r| r != h.dims.len()).find_map(fits) {
+            bail!(
+                "wrong magic number {}: it gives rank {}, but the file is laid out as {right} \
+                 (sizes {dims:?})",
+                magic(bytes),
+                h.dims.len()
+            );
+        }
+        match h.data_len() {
+            Some(n) => bail!(
+                "{data} bytes of data, its header's sizes {:?} say {n}: truncated or not written \
+                 to the end",
+                h.dims
+            ),
+            None => bail!("its header's sizes {:?} overflow", h.dims),
+        }
+    }
     Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
+        dims: h.dims,
+        data: bytes[h.len..].to_vec(),
     })
 }
 
@@ -89,10 +149,31 @@ mod tests {
         assert!(parse(&array(&[2, 3], &[1, 2, 3]))
             .unwrap_err()
             .to_string()
-            .contains("says 6"));
+            .contains("say 6"));
         let mut f32s = array(&[1], &[0, 0, 0, 0]);
         f32s[2] = 0x0d;
-        assert!(parse(&f32s).unwrap_err().to_string().contains("0x0d"));
+        let e = parse(&f32s).unwrap_err().to_string();
+        assert!(e.contains("wrong magic number 0x00000d01"), "{e}");
         assert!(parse(&[1, 2]).is_err());
+        let e = parse(&[8, 3, 0, 0, 0, 0, 0, 1, 0]).unwrap_err().to_string();
+        assert!(
+            e.contains("wrong magic number 0x08030000: not an IDX file"),
+            "{e}"
+        );
+    }
+
+    /// Images whose magic number says rank 4: their first pixels were read as a fourth size.
+    #[test]
+    fn a_wrong_rank_is_a_wrong_magic_number() {
+        let mut bytes = array(&[3, 2, 2], &[0; 12]);
+        bytes[3] = 4;
+        let e = parse(&bytes).unwrap_err().to_string();
+        assert!(
+            e.contains("wrong magic number 0x00000804: it gives rank 4")
+                && e.contains("laid out as 0x00000803 (sizes [3, 2, 2])"),
+            "{e}"
+        );
+        let sizes = [0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        assert!(parse(&sizes).is_err());
     }
 }

@@ -10,7 +10,7 @@ use crate::UserError;
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The seed that binarises the validation and test sets once, the same for every run, so that
 /// runs with different seeds are evaluated on the same binary images.
@@ -90,16 +90,81 @@ impl DataConfig {
             ensure(!c.is_empty(), "data.classes", || {
                 "must list at least one label".into()
             })?;
+            if let Some(n) = self.dataset.source().classes {
+                if let Some(bad) = c.iter().find(|&&c| c >= n) {
+                    return Err(ConfigError::new(
+                        "data.classes",
+                        format!(
+                            "{bad} is not a class of {}: its labels are 0 to {}",
+                            self.dataset,
+                            n - 1
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
 
-    fn source(&self) -> source::Source {
-        match self.dataset {
+    /// data.val_size must leave training images: of the `all` the training set (`images`) has,
+    /// or of the `kept` of data.classes.
+    fn check_val_size(
+        &self,
+        all: usize,
+        kept: Option<usize>,
+        images: &Path,
+    ) -> Result<(), UserError> {
+        let n = kept.unwrap_or(all);
+        if self.val_size < n {
+            return Ok(());
+        }
+        let of = match (&self.classes, kept) {
+            (Some(c), Some(k)) => format!(
+                "data.classes {c:?} keeps {k} of the {all} of the training set ({})",
+                images.display()
+            ),
+            _ => format!("the training set has {all} ({})", images.display()),
+        };
+        Err(UserError(format!(
+            "data.val_size {} leaves no training images: {of}; it must be below {n} (0: no \
+             validation set)",
+            self.val_size
+        )))
+    }
+
+    /// What the headers of the data files tell without reading the files (for `--check`):
+    /// that they are IDX files of images and labels, and that data.val_size leaves training
+    /// images. Files not on this machine (yet) are the run's to find, download or name.
+    pub fn check_headers(&self) -> Result<()> {
+        let src = self.dataset.source();
+        let Some(dir) = source::find_local(&src, self.root.as_deref())? else {
+            return Ok(());
+        };
+        let (ipath, images) = source::read_header(&dir, &src.files[0])?;
+        let (lpath, labels) = source::read_header(&dir, &src.files[1])?;
+        let (n, _) = layout(
+            "training set",
+            (&ipath, &images.dims),
+            (&lpath, &labels.dims),
+        )?;
+        Ok(self.check_val_size(n, None, &ipath)?)
+    }
+}
+
+impl DatasetName {
+    fn source(self) -> source::Source {
+        match self {
             DatasetName::Mnist => source::MNIST,
             DatasetName::FashionMnist => source::FASHION_MNIST,
             DatasetName::Idx => source::IDX,
         }
+    }
+}
+
+/// As the config writes it: `mnist`, `fashion-mnist`, `idx`.
+impl std::fmt::Display for DatasetName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.source().name)
     }
 }
 
@@ -166,28 +231,43 @@ struct Decoded {
     shape: (usize, usize, usize),
 }
 
-fn decode(images: &[u8], labels: &[u8], name: &str) -> Result<Decoded> {
-    let bad = |e: anyhow::Error| UserError(format!("{name}: {e}"));
-    let im = idx::parse(images).map_err(bad)?;
-    let lb = idx::parse(labels).map_err(bad)?;
-    let (n, shape) = match im.dims[..] {
+/// A file as read: where it is, and its unpacked bytes.
+type FileBytes = (PathBuf, Vec<u8>);
+
+/// The number and shape of images of sizes `im` with labels of sizes `lb` (each with its
+/// file), or what is wrong with them.
+fn layout(
+    name: &str,
+    (ipath, im): (&Path, &[usize]),
+    (lpath, lb): (&Path, &[usize]),
+) -> Result<(usize, (usize, usize, usize)), UserError> {
+    let (n, shape) = match *im {
         [n, h, w] => (n, (1, h, w)),
         [n, c, h, w] => (n, (c, h, w)),
         _ => {
             return Err(UserError(format!(
-                "{name}: images of rank {} (expected 3 or 4)",
-                im.dims.len()
-            ))
-            .into())
+                "{name}: {}: images of rank {} (expected 3, or 4 with channels)",
+                ipath.display(),
+                im.len()
+            )))
         }
     };
-    if lb.dims != [n] {
+    if lb != [n] {
         return Err(UserError(format!(
-            "{name}: {n} images but labels of shape {:?}",
-            lb.dims
-        ))
-        .into());
+            "{name}: {n} images but labels of shape {lb:?} in {}",
+            lpath.display()
+        )));
     }
+    Ok((n, shape))
+}
+
+fn decode((ipath, images): &FileBytes, (lpath, labels): &FileBytes, name: &str) -> Result<Decoded> {
+    let parse = |path: &Path, bytes: &[u8]| {
+        idx::parse(bytes).map_err(|e| UserError(format!("{name}: {}: {e}", path.display())))
+    };
+    let im = parse(ipath, images)?;
+    let lb = parse(lpath, labels)?;
+    let (_, shape) = layout(name, (ipath, &im.dims), (lpath, &lb.dims))?;
     let px = im.data.iter().map(|&b| b as f32 / 255.0).collect();
     Ok(Decoded {
         px,
@@ -233,21 +313,30 @@ fn to_split(
 impl Dataset {
     /// Locates, verifies and loads the dataset onto `dev`, binarising as configured.
     pub fn load(cfg: &DataConfig, dev: &Device, streams: &Streams) -> Result<Dataset> {
-        let src = cfg.source();
+        let src = cfg.dataset.source();
         let dir = source::locate(&src, cfg.root.as_deref(), cfg.mirror.as_deref())?;
         let [tri, trl, tei, tel] = source::read_all(&src, &dir)?;
         let Decoded { px, labels, shape } = decode(&tri, &trl, "training set")?;
         let d = shape.0 * shape.1 * shape.2;
         let classes = cfg.classes.as_deref();
-        let (px, labels) = filter(px, labels, d, classes);
-        let n = labels.len();
-        if cfg.val_size >= n {
+        if let Some(c) = classes
+            .unwrap_or_default()
+            .iter()
+            .find(|&&c| !labels.contains(&u32::from(c)))
+        {
+            let mut have = labels.clone();
+            have.sort_unstable();
+            have.dedup();
             return Err(UserError(format!(
-                "data.val_size {} leaves no training images ({n} available)",
-                cfg.val_size
+                "data.classes: no training image in {} has label {c} (its labels: {have:?})",
+                trl.0.display()
             ))
             .into());
         }
+        let all = labels.len();
+        let (px, labels) = filter(px, labels, d, classes);
+        let n = labels.len();
+        cfg.check_val_size(all, classes.map(|_| n), &tri.0)?;
         let n_train = (n - cfg.val_size).min(cfg.train_limit.unwrap_or(usize::MAX));
         let train = to_split(&px, &labels, d, 0..n_train, dev)?;
         let val = (cfg.val_size > 0)

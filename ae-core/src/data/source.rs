@@ -2,6 +2,7 @@
 //! repository's `data/<dataset>`, Debian's dataset package, or (with the `download` feature) a
 //! download into a cache folder; every file is checked against its md5 before it is used.
 
+use super::idx;
 use crate::UserError;
 use anyhow::{Context, Result};
 use md5::{Digest, Md5};
@@ -28,6 +29,8 @@ pub struct Source {
     /// A folder a system package installs the files in.
     pub system_dir: Option<&'static str>,
     pub files: [FileSpec; 4],
+    /// The labels are 0 to classes - 1 (None: the user's files say).
+    pub classes: Option<u8>,
 }
 
 const fn spec(
@@ -46,6 +49,7 @@ pub const MNIST: Source = Source {
     name: "mnist",
     default_mirror: Some("https://ossci-datasets.s3.amazonaws.com/mnist/"),
     system_dir: None,
+    classes: Some(10),
     files: [
         spec(
             "train-images-idx3-ubyte",
@@ -74,6 +78,7 @@ pub const FASHION_MNIST: Source = Source {
     name: "fashion-mnist",
     default_mirror: Some("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
     system_dir: Some("/usr/share/datasets/fashion-mnist"),
+    classes: Some(10),
     files: [
         spec(
             "train-images-idx3-ubyte",
@@ -103,6 +108,7 @@ pub const IDX: Source = Source {
     name: "idx",
     default_mirror: None,
     system_dir: None,
+    classes: None,
     files: [
         spec("train-images-idx3-ubyte", None, None),
         spec("train-labels-idx1-ubyte", None, None),
@@ -192,28 +198,34 @@ fn find_in(dir: &Path, file: &FileSpec) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The folder on this machine that holds all four files: `root` (an error if it lacks one),
+/// else the first complete folder of the search path; None if there is none (yet).
+pub fn find_local(src: &Source, root: Option<&Path>) -> Result<Option<PathBuf>> {
+    let complete = |d: &Path| src.files.iter().all(|f| find_in(d, f).is_some());
+    let Some(root) = root else {
+        return Ok(search_dirs(src).into_iter().find(|d| complete(d)));
+    };
+    if complete(root) {
+        return Ok(Some(root.to_path_buf()));
+    }
+    let missing: Vec<_> = src
+        .files
+        .iter()
+        .filter(|f| find_in(root, f).is_none())
+        .map(|f| f.name)
+        .collect();
+    Err(UserError(format!(
+        "data.root {} lacks {} (as .gz or unpacked)",
+        root.display(),
+        missing.join(", ")
+    ))
+    .into())
+}
+
 /// Resolves the folder that holds all four files. With `root`, only there; otherwise the search
 /// path, and at last a download from `mirror` (or the dataset's default) into the cache folder.
 pub fn locate(src: &Source, root: Option<&Path>, mirror: Option<&str>) -> Result<PathBuf> {
-    let complete = |d: &Path| src.files.iter().all(|f| find_in(d, f).is_some());
-    if let Some(root) = root {
-        if complete(root) {
-            return Ok(root.to_path_buf());
-        }
-        let missing: Vec<_> = src
-            .files
-            .iter()
-            .filter(|f| find_in(root, f).is_none())
-            .map(|f| f.name)
-            .collect();
-        return Err(UserError(format!(
-            "data.root {} lacks {} (as .gz or unpacked)",
-            root.display(),
-            missing.join(", ")
-        ))
-        .into());
-    }
-    if let Some(d) = search_dirs(src).into_iter().find(|d| complete(d)) {
+    if let Some(d) = find_local(src, root)? {
         return Ok(d);
     }
     let Some(mirror) = mirror.or(src.default_mirror) else {
@@ -330,12 +342,18 @@ fn download_within(src: &Source, mirror: &str, dir: &Path, read_timeout: Duratio
     Ok(())
 }
 
-/// Reads a dataset's four files from `dir`.
-pub fn read_all(src: &Source, dir: &Path) -> Result<[Vec<u8>; 4]> {
-    let read = |f: &FileSpec| -> Result<Vec<u8>> {
-        let path = find_in(dir, f)
-            .ok_or_else(|| UserError(format!("{} not found in {}", f.name, dir.display())))?;
-        read_checked(&path, f)
+/// One of a dataset's files in `dir`, as .gz or unpacked.
+fn path_of(dir: &Path, f: &FileSpec) -> Result<PathBuf> {
+    Ok(find_in(dir, f)
+        .ok_or_else(|| UserError(format!("{} not found in {}", f.name, dir.display())))?)
+}
+
+/// Reads a dataset's four files from `dir`: (path, unpacked bytes) each.
+pub fn read_all(src: &Source, dir: &Path) -> Result<[(PathBuf, Vec<u8>); 4]> {
+    let read = |f: &FileSpec| -> Result<(PathBuf, Vec<u8>)> {
+        let path = path_of(dir, f)?;
+        let bytes = read_checked(&path, f)?;
+        Ok((path, bytes))
     };
     Ok([
         read(&src.files[0])?,
@@ -343,6 +361,24 @@ pub fn read_all(src: &Source, dir: &Path) -> Result<[Vec<u8>; 4]> {
         read(&src.files[2])?,
         read(&src.files[3])?,
     ])
+}
+
+/// The IDX header of one of a dataset's files in `dir`, from its first bytes only (unpacked
+/// if it is a .gz), without its checksum: what `--check` can tell quickly.
+pub fn read_header(dir: &Path, f: &FileSpec) -> Result<(PathBuf, idx::Header)> {
+    let path = path_of(dir, f)?;
+    let file = std::fs::File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+    let reader: Box<dyn Read> = match path.extension().is_some_and(|e| e == "gz") {
+        true => Box::new(flate2::read::GzDecoder::new(file)),
+        false => Box::new(file),
+    };
+    let mut start = Vec::new();
+    reader
+        .take(idx::MAX_HEADER as u64)
+        .read_to_end(&mut start)
+        .map_err(|e| UserError(format!("{}: cannot be read: {e}", path.display())))?;
+    let header = idx::header(&start).map_err(|e| UserError(format!("{}: {e}", path.display())))?;
+    Ok((path, header))
 }
 
 #[cfg(all(test, feature = "download"))]

@@ -155,7 +155,11 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             .iter()
             .map(|(k, _, v)| (k.clone(), v.clone()))
             .collect();
-        format!("run {} of {total} ({})", i + 1, run_name(&values, &keys, 0))
+        let name = run_name(&values, &keys, 0);
+        match total {
+            1 => format!("run {name}"),
+            _ => format!("run {} of {total} ({name})", i + 1),
+        }
     };
     let mut runs: Vec<PlannedRun> = Vec::with_capacity(total);
     let mut resolved: Vec<String> = Vec::with_capacity(total);
@@ -165,16 +169,17 @@ pub fn plan(doc: &Document) -> Result<Plan, UserError> {
             .iter()
             .map(|(k, _, v)| (k.clone(), v.clone()))
             .collect();
-        let origin = RunOrigin {
+        // The only run, with nothing of its own, needs no label.
+        let origin = (total > 1 || !overrides.is_empty()).then(|| RunOrigin {
             label: label(i),
             overrides,
-        };
+        });
         for (k, _, v) in overrides {
             set_dotted(&mut value, k, v.clone())
-                .map_err(|m| doc.error(ConfigError::new(k.clone(), m), Some(&origin)))?;
+                .map_err(|m| doc.error(ConfigError::new(k.clone(), m), origin.as_ref()))?;
         }
         let exp = parse_experiment(value, &doc.default_name())
-            .map_err(|e| doc.error(e, Some(&origin)))?;
+            .map_err(|e| doc.error(e, origin.as_ref()))?;
         if let Some(first) = runs.first() {
             let (theirs, ours) = (first.exp.train.threads, exp.train.threads);
             if theirs != ours {

@@ -1,6 +1,7 @@
-//! `--jobs J`: J child processes, each running shard k/J of the plan with its share of the
-//! cores.
+//! `--jobs J`: J child processes, each running shard j/J of the plan (or of the parent's
+//! shard) with its share of the cores.
 
+use crate::results::naming::count;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -12,22 +13,33 @@ pub struct Child {
     pub args: Vec<String>,
 }
 
-/// Starts `jobs` children (each with `--fresh` if `fresh`) and waits for them; returns the
-/// worst of their exit codes.
-pub fn run(child: &Child, jobs: usize, fresh: bool) -> Result<u8> {
+/// Starts `jobs` children (each with `--fresh` if `fresh`) that share the runs of `shard`
+/// (K/N; all runs without one) and waits for them; returns the worst of their exit codes.
+/// The runs i of shard K/N with (i - K) / N = j mod J are those of shard K + N j of N J, so
+/// child j runs that shard.
+pub fn run(child: &Child, jobs: usize, shard: Option<(usize, usize)>, fresh: bool) -> Result<u8> {
+    let (k, n) = shard.unwrap_or((0, 1));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_child = (cores / jobs).max(1);
-    tracing::info!("{jobs} jobs, {per_child} thread(s) each");
+    tracing::info!(
+        "{}, {} each",
+        count(jobs, "process"),
+        count(per_child, "thread")
+    );
     let children = (0..jobs)
-        .map(|k| {
+        .map(|j| {
             let mut c = std::process::Command::new(&child.exe);
             c.args(&child.args);
             if fresh {
                 c.arg("--fresh");
             }
-            c.args(["--shard", &format!("{k}/{jobs}")])
-                .env("AE_THREADS", per_child.to_string())
-                .spawn()
+            c.args([
+                "--shard",
+                &format!("{}/{}", k + n * j, n * jobs),
+                "--as-job",
+            ])
+            .env("AE_THREADS", per_child.to_string())
+            .spawn()
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut worst = 0u8;

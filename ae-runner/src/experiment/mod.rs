@@ -34,8 +34,10 @@ pub struct Options {
     pub continue_runs: bool,
     /// Only the runs i with i mod N = K.
     pub shard: Option<(usize, usize)>,
-    /// Child processes, each running one shard.
+    /// Child processes, each running one shard (of the shard, with `shard`).
     pub jobs: usize,
+    /// This process is a child of a `--jobs` parent, which tells how its shard ended.
+    pub as_job: bool,
 }
 
 /// What happened, as it happens.
@@ -129,6 +131,24 @@ pub fn selected(plan: &Plan, shard: Option<(usize, usize)>) -> Vec<&PlannedRun> 
     }
 }
 
+/// What `--check` can tell of the data without reading it: the headers of every data config's
+/// files (named with the run when the plan has several).
+pub fn check_data(plan: &Plan) -> Result<()> {
+    let mut seen: Vec<&ae_core::data::DataConfig> = Vec::new();
+    for r in &plan.runs {
+        if seen.contains(&&r.exp.data) {
+            continue;
+        }
+        seen.push(&r.exp.data);
+        let checked = r.exp.data.check_headers();
+        match plan.runs.len() {
+            1 => checked?,
+            _ => checked.map_err(|e| e.context(format!("run {}", r.name)))?,
+        }
+    }
+    Ok(())
+}
+
 /// What each selected run's folder holds now, beside the run.
 pub fn states<'p>(plan: &'p Plan, opts: &Options) -> Vec<(&'p PlannedRun, Existing)> {
     let exp_dir = opts.out.join(&plan.name);
@@ -152,11 +172,14 @@ pub fn execute(
     on: &mut dyn FnMut(Event),
 ) -> Result<Ended> {
     let exp_dir = opts.out.join(&plan.name);
-    if opts.jobs > 1 && opts.shard.is_none() {
-        let children = jobs::run(child, opts.jobs, opts.fresh)?;
-        finish(&exp_dir, true, on)?;
+    // No more processes than runs.
+    let runs = selected(plan, opts.shard).len();
+    let jobs = opts.jobs.min(runs);
+    if jobs > 1 {
+        let children = jobs::run(child, jobs, opts.shard, opts.fresh)?;
+        end(opts, &exp_dir, true, on)?;
         return Ok(Ended {
-            runs: plan.runs.len(),
+            runs,
             bad: 0,
             signal: None,
             children,
@@ -269,14 +292,19 @@ pub fn execute(
             }
         }
     }
-    match opts.shard {
-        Some(shard) => on(Event::ShardDone {
-            shard,
-            exp_dir: &exp_dir,
-        }),
-        None => finish(&exp_dir, total > 1, on)?,
-    }
+    end(opts, &exp_dir, total > 1, on)?;
     Ok(ended)
+}
+
+/// After the runs: the experiment's summary and report, or with a shard, the word that it is
+/// done (from the process the user started, not from each of its `--jobs` children).
+fn end(opts: &Options, exp_dir: &Path, show_table: bool, on: &mut dyn FnMut(Event)) -> Result<()> {
+    match opts.shard {
+        Some(_) if opts.as_job => {}
+        Some(shard) => on(Event::ShardDone { shard, exp_dir }),
+        None => finish(exp_dir, show_table, on)?,
+    }
+    Ok(())
 }
 
 /// One run: trained (or resumed), its pictures and evaluation, how it ended in run.json.

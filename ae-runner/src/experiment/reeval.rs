@@ -46,7 +46,7 @@ pub fn rerun(
     let plan = plan(&Document::read(&config, sets)?)?;
     let exp = &plan.runs[0].exp;
     set_threads(threads.unwrap_or(exp.train.threads));
-    let device = ae_core::device::open(device.unwrap_or(&exp.train.device))?;
+    let device = cache.device(device.unwrap_or(&exp.train.device))?;
     let streams = Streams::new(exp.train.seed);
     let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
     let model = build(exp, &data, &device, streams)?;

@@ -75,13 +75,20 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// [`write_atomic`] through the temporary file `tmp` (beside `path`), for a second writer of
-/// the same file that must not share the first one's.
+/// the same file that must not share the first one's. A failed write removes its temporary
+/// file: on a full disk, what it held is the room run.json needs to say why the run stopped.
 pub fn write_atomic_as(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = File::create(tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    drop(f);
-    sync_rename(tmp, path)
+    let written = File::create(tmp)
+        .with_context(|| format!("creating {}", tmp.display()))
+        .and_then(|mut f| {
+            f.write_all(bytes)
+                .with_context(|| format!("writing {}", tmp.display()))
+        })
+        .and_then(|()| sync_rename(tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(tmp);
+    }
+    written
 }
 
 /// `x.png` -> `x.png.tmp`, beside it (same file system, so the rename is atomic).

@@ -14,6 +14,15 @@ pub fn show(v: &Value) -> String {
     .replace(['/', '\\', ',', '='], "_")
 }
 
+/// A count with its noun, in the plural unless it is 1: `1 run`, `3 runs`, `2 processes`.
+pub fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with('s')) {
+        (1, _) => format!("1 {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
+}
+
 /// Folder name of a run: `kl_weight=0.5,seed=1` (a key's last part, unless two keys share it).
 pub fn run_name(values: &[(String, Value)], keys: &[String], seed: u64) -> String {
     if values.is_empty() {

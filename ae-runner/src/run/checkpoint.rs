@@ -1,6 +1,6 @@
 //! Checkpoints: weights, every optimiser's moments and the epoch, written atomically.
 
-use crate::results::files::{sync_rename, tmp_path};
+use crate::results::files::write_atomic;
 use ae_core::UserError;
 use ae_variants::{checkpoint_state, restore_state, Autoencoder};
 use anyhow::{Context, Result};
@@ -31,22 +31,49 @@ pub fn save(
         ),
         ("config".to_string(), config.to_string()),
     ]);
-    let path = dir.join(FILE);
-    let tmp = tmp_path(&path);
-    safetensors::serialize_to_file(state.iter().map(|(k, v)| (k.as_str(), v)), Some(meta), &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    sync_rename(&tmp, &path)
+    write_tensors(
+        &dir.join(FILE),
+        state.iter().map(|(k, v)| (k.as_str(), v)),
+        Some(meta),
+    )
 }
 
-/// The epochs a checkpoint holds, from its metadata.
-fn epoch_of(bytes: &[u8]) -> Option<usize> {
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).ok()?;
-    meta.metadata().as_ref()?.get("epoch")?.parse().ok()
+/// Writes tensors as a safetensors file, atomically and with the permissions every other file
+/// of the run gets (safetensors' own writer goes through a temporary file of mode 0600).
+pub fn write_tensors<'t>(
+    path: &Path,
+    tensors: impl IntoIterator<Item = (&'t str, &'t Tensor)>,
+    meta: Option<HashMap<String, String>>,
+) -> Result<()> {
+    let bytes = safetensors::serialize(tensors, meta)
+        .with_context(|| format!("writing {}", path.display()))?;
+    write_atomic(path, &bytes)
 }
 
-/// The epochs a checkpoint holds, without loading the model.
-pub fn epochs_done(dir: &Path) -> Option<usize> {
-    epoch_of(&std::fs::read(dir.join(FILE)).ok()?)
+/// The epochs a checkpoint holds, from its metadata; Err says why it cannot be read.
+fn epoch_of(bytes: &[u8]) -> Result<usize, String> {
+    use safetensors::SafeTensorError as E;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| match e {
+        E::HeaderTooSmall | E::InvalidHeaderLength | E::MetadataIncompleteBuffer => format!(
+            "truncated: its {} bytes are not the size its header gives ({e})",
+            bytes.len()
+        ),
+        e => format!("not a safetensors file ({e})"),
+    })?;
+    meta.metadata()
+        .as_ref()
+        .and_then(|m| m.get("epoch")?.parse().ok())
+        .ok_or_else(|| "no epoch in its metadata: not a checkpoint of ae-runner".to_string())
+}
+
+/// The epochs the checkpoint in `dir` holds, without loading the model: None without one, Err
+/// saying why it cannot be read.
+pub fn epochs_done(dir: &Path) -> Result<Option<usize>, String> {
+    match std::fs::read(dir.join(FILE)) {
+        Ok(bytes) => epoch_of(&bytes).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Restores a checkpoint into `model`; returns the epochs it holds.
@@ -59,7 +86,7 @@ pub fn load(dir: &Path, model: &mut dyn Autoencoder, device: &Device) -> Result<
         ))
     };
     let bytes = std::fs::read(&path).map_err(|e| unreadable(&e))?;
-    let epoch = epoch_of(&bytes).ok_or_else(|| unreadable(&"no epoch in its metadata"))?;
+    let epoch = epoch_of(&bytes).map_err(|e| unreadable(&e))?;
     let state: HashMap<String, Tensor> =
         candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| unreadable(&e))?;
     restore_state(model, &state).map_err(|e| {

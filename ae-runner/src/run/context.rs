@@ -2,6 +2,7 @@
 //! the model freshly initialised from its seed, and a cache of loaded datasets.
 
 use crate::config::Experiment;
+use crate::results::naming::count;
 use ae_core::data::{Binarize, DataConfig, Dataset};
 use ae_core::rng::Streams;
 use ae_variants::{Autoencoder, BuildContext};
@@ -33,13 +34,15 @@ pub fn set_threads(threads: usize) {
     }
 }
 
-/// What one process reuses from run to run of a sweep (or of `ae-runner eval`): the datasets
+/// What one process reuses from run to run of a sweep (or of `ae-runner eval`): the devices
+/// opened (each once, so the log names it once and every run's tensors share it); the datasets
 /// of the last runs (a run's own and the every-class one its evaluation uses), when the data
 /// config, device and (with fixed binarisation, which draws from the seed) seed are the same,
 /// so the files are read, checked and decoded once; and the raw-pixel classifiers'
 /// accuracies, which depend on the data and the evaluation settings only.
 #[derive(Default)]
 pub struct DataCache {
+    devices: Vec<(String, Device)>,
     datasets: Vec<(DataKey, Dataset)>,
     pixels: Vec<(String, Vec<(String, f64)>)>,
 }
@@ -47,6 +50,22 @@ pub struct DataCache {
 type DataKey = (DataConfig, String, Option<u64>);
 
 impl DataCache {
+    /// The device `spec` names (`auto`, `cpu`, `cuda:1`), opened the first time it is asked for,
+    /// which the log then says with the thread count.
+    pub fn device(&mut self, spec: &str) -> Result<Device> {
+        if let Some((_, dev)) = self.devices.iter().find(|(s, _)| s == spec) {
+            return Ok(dev.clone());
+        }
+        let dev = ae_core::device::open(spec)?;
+        tracing::info!(
+            "device {} ({})",
+            ae_core::device::describe(&dev),
+            count(candle_core::utils::get_num_threads(), "thread")
+        );
+        self.devices.push((spec.to_string(), dev.clone()));
+        Ok(dev)
+    }
+
     pub fn get(
         &mut self,
         cfg: &DataConfig,

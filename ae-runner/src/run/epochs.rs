@@ -2,7 +2,7 @@
 //! metrics and the final weights. Stops with [`Diverged`] or [`Interrupted`].
 
 use crate::config::Experiment;
-use crate::results::files::{sync_rename, tmp_path, write_atomic, write_row_csv, MetricsCsv};
+use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
@@ -16,10 +16,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::Instant;
 
-/// A loss, metric or weight that is NaN or infinite.
+/// A loss, metric or weight that is NaN or infinite. Its message follows the word "diverged"
+/// (run.json's status, the command line's "run ... diverged").
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "diverged in epoch {epoch}{}: {what} is {value}{}; lower train.optimizer.lr or set train.optimizer.grad_clip",
+    "in epoch {epoch}{}: {what} is {value}{}; lower train.optimizer.lr or set train.optimizer.grad_clip",
     step.map(|s| format!(" at step {s}")).unwrap_or_default(),
     if last.is_empty() { String::new() } else { format!(" (the last finished epoch's losses: {last})") }
 )]
@@ -223,9 +224,16 @@ pub fn train(
 
     let test = write_test(model, data, t.eval_batch_size, streams, dir)?;
     check_finite(t.epochs, None, &test, &last)?;
-    let weights = dir.join("model.safetensors");
-    model.varmap().save(tmp_path(&weights))?;
-    sync_rename(&tmp_path(&weights), &weights)?;
+    let vars = model
+        .varmap()
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the weights' lock was poisoned by a panic"))?;
+    checkpoint::write_tensors(
+        &dir.join("model.safetensors"),
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())),
+        None,
+    )?;
     Ok(test)
 }
 

@@ -28,6 +28,9 @@ pub enum Existing {
     Resumable(usize),
     /// Started and not finished, without a checkpoint: moved aside and run again.
     Unfinished(String),
+    /// Same config, not finished, with a checkpoint that cannot be read (why): moved aside and
+    /// run again from epoch 0, with a warning.
+    Unreadable(String),
 }
 
 impl Existing {
@@ -54,6 +57,10 @@ impl Existing {
             }
             Existing::Resumable(e) => format!("to resume after epoch {e}"),
             Existing::Unfinished(s) => format!("to run again (was {s}, no checkpoint)"),
+            Existing::Unreadable(why) => format!(
+                "to run again from epoch 0, the folder moved aside ({} cannot be read: {why})",
+                checkpoint::FILE
+            ),
         }
     }
 }
@@ -90,7 +97,8 @@ pub fn inspect(dir: &Path, resolved: &Value, retry_failed: bool) -> Existing {
             Existing::Ended(s)
         }
         status => match checkpoint::epochs_done(dir) {
-            Some(e) if same => Existing::Resumable(e),
+            Ok(Some(e)) if same => Existing::Resumable(e),
+            Err(why) if same => Existing::Unreadable(why),
             _ => Existing::Unfinished(status.map_or("no run.json".into(), |s| s.status)),
         },
     }
@@ -105,7 +113,7 @@ fn longer(dir: &Path, old: &Value, new: &Value) -> Option<usize> {
     same["train"]["epochs"] = to.into();
     let finished = Status::read(dir).is_some_and(|s| s.status == "finished");
     let from = usize::try_from(from).ok()?;
-    (to > from as u64 && same == *new && finished && checkpoint::epochs_done(dir) == Some(from))
+    (to > from as u64 && same == *new && finished && checkpoint::epochs_done(dir) == Ok(Some(from)))
         .then_some(from)
 }
 

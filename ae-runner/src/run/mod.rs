@@ -87,19 +87,13 @@ impl<'a> Run<'a> {
             .device
             .clone()
             .unwrap_or_else(|| exp.train.device.clone());
-        let device = ae_core::device::open(&dev_spec)?;
+        let device = cache.device(&dev_spec)?;
         let threads = candle_core::utils::get_num_threads();
-        tracing::info!(
-            "device {} ({} thread{})",
-            ae_core::device::describe(&device),
-            threads,
-            if threads == 1 { "" } else { "s" }
-        );
 
         let streams = Streams::new(exp.train.seed);
         let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
         tracing::info!(
-            "{:?} from {}: {} train, {} validation, {} test images",
+            "{} from {}: {} train, {} validation, {} test images",
             exp.data.dataset,
             data.dir.display(),
             data.train.len(),
@@ -133,8 +127,16 @@ impl<'a> Run<'a> {
             (epochs, s)
         } else {
             if dir.exists() {
+                let unreadable = checkpoint::epochs_done(dir).err();
                 let aside = move_aside(dir)?;
-                tracing::info!("moved the earlier run to {}", aside.display());
+                match unreadable {
+                    Some(why) => tracing::warn!(
+                        "{} cannot be read ({why}): the run is not resumed but starts again from epoch 0; the earlier folder, checkpoint included, is kept as {}",
+                        dir.join(checkpoint::FILE).display(),
+                        aside.display()
+                    ),
+                    None => tracing::info!("moved the earlier run to {}", aside.display()),
+                }
             }
             std::fs::create_dir_all(dir).map_err(|e| {
                 UserError(format!(
@@ -215,7 +217,7 @@ impl<'a> Run<'a> {
             }
             Err(e) if e.is::<Interrupted>() => {
                 let signal = e.downcast_ref::<Interrupted>().map_or(0, |i| i.0);
-                let epochs_done = checkpoint::epochs_done(dir).unwrap_or(0);
+                let epochs_done = checkpoint::epochs_done(dir).ok().flatten().unwrap_or(0);
                 status.status = "interrupted".into();
                 status.message = Some(format!(
                     "{} after {epochs_done} checkpointed epochs",

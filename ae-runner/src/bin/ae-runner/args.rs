@@ -39,9 +39,21 @@ pub struct RunArgs {
     /// Run only the K-th of N disjoint slices of the runs (0-based, K/N); `summarize` merges.
     #[arg(long, value_name = "K/N", value_parser = parse_shard)]
     pub shard: Option<(usize, usize)>,
-    /// Run J runs at once, as J child processes (shards), each with its share of the cores.
-    #[arg(long, value_name = "J", default_value_t = 1)]
+    /// Run J runs at once, as J child processes (shards), each with its share of the cores;
+    /// with --shard K/N, the runs of that shard.
+    #[arg(long, value_name = "J", default_value_t = 1, value_parser = parse_jobs)]
     pub jobs: usize,
+    /// Set by a `--jobs` parent on its children: their ends are the parent's to tell.
+    #[arg(long, hide = true)]
+    pub as_job: bool,
+}
+
+fn parse_jobs(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("0 processes would run nothing: J must be at least 1".into()),
+        Ok(j) => Ok(j),
+        Err(_) => Err(format!("`{s}`: expected a number of processes, at least 1")),
+    }
 }
 
 fn parse_shard(s: &str) -> Result<(usize, usize), String> {

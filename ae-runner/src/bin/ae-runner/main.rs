@@ -7,6 +7,7 @@ mod args;
 use ae_core::UserError;
 use ae_runner::config::Plan;
 use ae_runner::experiment::{self, jobs, parity, reeval, slurm, Event, Options};
+use ae_runner::results::naming::count;
 use ae_runner::results::{report, summary, yaml};
 use ae_runner::run::context::DataCache;
 use ae_runner::run::interrupt;
@@ -157,8 +158,9 @@ fn write_slurm(a: SlurmArgs) -> anyhow::Result<u8> {
     let submit =
         slurm::write_scripts(&a.common.out.join(&plan.name), &plan.name, &run_args, &opts)?;
     println!(
-        "{} runs in {shards} array tasks; submit with:\n  bash {}",
-        plan.runs.len(),
+        "{} in {}; submit with:\n  bash {}",
+        count(plan.runs.len(), "run"),
+        count(shards, "array task"),
         submit.display()
     );
     Ok(0)
@@ -175,6 +177,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         }
     }
     if a.check {
+        experiment::check_data(&plan)?;
         for r in &plan.runs {
             if plan.runs.len() > 1 {
                 println!("--- # {}", r.name);
@@ -191,6 +194,7 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
         continue_runs: a.common.continue_runs,
         shard: a.shard,
         jobs: a.jobs,
+        as_job: a.as_job,
     };
     if a.dry_run {
         print_dry_run(&plan, &opts);
@@ -209,9 +213,9 @@ fn run(a: RunArgs) -> anyhow::Result<u8> {
     let ended = experiment::execute(&plan, &opts, &child, &mut print_event)?;
     if ended.bad > 0 {
         eprintln!(
-            "{} of {} runs failed or diverged (see {})",
+            "{} of {} failed or diverged (see {})",
             ended.bad,
-            ended.runs,
+            count(ended.runs, "run"),
             opts.out.join(&plan.name).join("summary.md").display()
         );
     }
@@ -226,8 +230,8 @@ fn print_dry_run(plan: &Plan, opts: &Options) {
         .map(|(k, n)| format!(" (shard {k}/{n} of {})", plan.runs.len()))
         .unwrap_or_default();
     println!(
-        "{} runs of {}{of} in {}:",
-        states.len(),
+        "{} of {}{of} in {}:",
+        count(states.len(), "run"),
         plan.name,
         opts.out.join(&plan.name).display()
     );
@@ -258,7 +262,7 @@ fn print_event(e: Event) {
             print_test(test);
         }
         Event::Diverged { name, dir, message } => eprintln!(
-            "error: {name}: {message}; what was finished is in {}",
+            "error: run {name} diverged {message}; what was finished is in {}",
             dir.display()
         ),
         Event::Failed { name, error } => eprintln!("error: run {name} failed: {error:#}"),
