@@ -4,9 +4,18 @@
 mod common;
 use common::*;
 
-fn column(dir: &std::path::Path, col: &str) -> Option<f64> {
+/// The value of `col` in row `row` of eval.csv (one row per evaluation settings); None where
+/// the column or the cell is empty.
+fn cell(dir: &std::path::Path, row: usize, col: &str) -> Option<f64> {
     let (header, rows) = read_csv(&dir.join("eval.csv"));
-    header.iter().position(|h| h == col).map(|i| rows[0][i])
+    let i = header.iter().position(|h| h == col)?;
+    Some(rows[row][i]).filter(|v| !v.is_nan())
+}
+
+/// `col` in the latest evaluation.
+fn column(dir: &std::path::Path, col: &str) -> Option<f64> {
+    let rows = read_csv(&dir.join("eval.csv")).1.len();
+    cell(dir, rows - 1, col)
 }
 
 /// A plain AE trained on 1s only tells the other digits apart by reconstruction error: the
@@ -90,6 +99,12 @@ fn eval_reruns_a_finished_run_with_other_settings_and_refuses_other_keys() {
     let k20 = column(&dir, "iwae20_nll").expect("iwae20_nll after eval");
     assert!(column(&dir, "iwae100_nll").is_none());
     assert!(column(&dir, "pixel_probe_acc").is_none());
+    // The evaluation at the end of training is kept, in the row of its settings.
+    assert_eq!(read_csv(&dir.join("eval.csv")).1.len(), 2);
+    assert_eq!(cell(&dir, 0, "iwae_k"), Some(100.0));
+    assert_eq!(cell(&dir, 0, "iwae100_nll"), Some(before));
+    assert!(cell(&dir, 0, "pixel_probe_acc").is_some());
+    assert_eq!(cell(&dir, 1, "iwae_k"), Some(20.0));
     // The bound tightens with k: on the same 100 images, k = 20 is above k = 100 on average
     // (different draws, so allow a little).
     assert!(k20 > before - 0.5, "k=20 {k20}, k=100 {before}");

@@ -6,7 +6,7 @@
 pub mod pictures;
 
 use crate::config::{EvalConfig, Experiment};
-use crate::results::files::write_row_csv;
+use crate::results::evaluations;
 use crate::run::context::DataCache;
 use crate::run::interrupt::{self, Interrupted};
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
@@ -21,17 +21,26 @@ use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Evaluates `model` as `exp.eval` says, writes eval.csv (settings, then metrics) and the
-/// pictures into `dir`, and returns the metrics. Nothing here needs a gradient.
+/// Evaluates `model` as `exp.eval` says, writes its row of eval.csv (settings, then metrics;
+/// beside the rows of other settings with `keep_earlier`) and the pictures into `dir`, and
+/// returns the metrics. Nothing here needs a gradient.
 pub fn evaluate(
     exp: &Experiment,
     model: &dyn Autoencoder,
-    device: &Device,
-    streams: &Streams,
+    (device, streams): (&Device, &Streams),
     dir: &Path,
     cache: &mut DataCache,
+    keep_earlier: bool,
 ) -> Result<Vec<(String, f64)>> {
-    ae_core::grad::no_grad(|| evaluate_without_grad(exp, model, device, streams, dir, cache))
+    let out =
+        ae_core::grad::no_grad(|| evaluate_without_grad(exp, model, device, streams, dir, cache))?;
+    let metrics: Vec<(String, String)> = out
+        .iter()
+        .map(|(k, v)| (k.clone(), format!("{v:.6}")))
+        .collect();
+    let path = dir.join("eval.csv");
+    evaluations::write(&path, &exp.eval.columns(), &metrics, keep_earlier)?;
+    Ok(out)
 }
 
 fn evaluate_without_grad(
@@ -154,9 +163,6 @@ fn evaluate_without_grad(
         parts.done(&[]);
     }
 
-    let mut row = cfg.columns();
-    row.extend(out.iter().map(|(k, v)| (k.clone(), format!("{v:.6}"))));
-    write_row_csv(&dir.join("eval.csv"), &row)?;
     Ok(out)
 }
 

@@ -318,14 +318,9 @@ pub fn run_one(
     let mut run = Run::open(&r.exp, dir, &r.values, opts, resume, cache)?;
     let result = run.train().and_then(|mut test| {
         pictures::write_basic(run.model.as_ref(), &run.data, &run.streams, &run.dir)?;
-        test.extend(eval::evaluate(
-            &r.exp,
-            run.model.as_ref(),
-            &run.device,
-            &run.streams,
-            &run.dir,
-            cache,
-        )?);
+        // Freshly trained weights: evaluations of earlier ones would be stale.
+        let (model, at) = (run.model.as_ref(), (&run.device, &run.streams));
+        test.extend(eval::evaluate(&r.exp, model, at, &run.dir, cache, false)?);
         Ok(test)
     });
     run.finish(result)

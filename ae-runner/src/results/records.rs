@@ -28,7 +28,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    /// How the run ended, with its message if it has one (`diverged: diverged in epoch 1 ...`).
+    /// How the run ended, with its message if it has one (`diverged: in epoch 1 ...`).
     pub fn outcome(&self) -> String {
         match &self.message {
             Some(m) => format!("{}: {m}", self.status),
