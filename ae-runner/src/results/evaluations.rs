@@ -6,6 +6,9 @@ use crate::results::files::write_atomic;
 use anyhow::{Context, Result};
 use std::path::Path;
 
+/// A row as (column, value) pairs, its empty cells left out.
+type Row = Vec<(String, String)>;
+
 /// Writes an evaluation's row: `settings` then `metrics`. With `keep_earlier`, the rows of
 /// other settings already in the file stay (a row of the same settings is replaced); without,
 /// the file holds this row only (a model trained again makes earlier rows stale).
@@ -25,7 +28,7 @@ pub fn write(
             header.push(k.clone());
         }
     }
-    let same_settings = |r: &Vec<(String, String)>| {
+    let same_settings = |r: &Row| {
         settings
             .iter()
             .all(|(k, v)| r.iter().any(|(rk, rv)| rk == k && rv == v))
@@ -43,8 +46,8 @@ pub fn write(
     write_atomic(path, &w.into_inner()?)
 }
 
-/// The header and each row as (column, value) pairs, empty cells left out.
-fn read(path: &Path) -> Result<(Vec<String>, Vec<Vec<(String, String)>>)> {
+/// The header and the rows.
+fn read(path: &Path) -> Result<(Vec<String>, Vec<Row>)> {
     let mut r =
         csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let header: Vec<String> = r.headers()?.iter().map(String::from).collect();
