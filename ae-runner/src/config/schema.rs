@@ -162,6 +162,16 @@ fn quick() -> [(&'static str, Value); 3] {
     ]
 }
 
+/// The sections of a config with their defaults, for [`drop_empty_sections`]: built once,
+/// not for each of a sweep's runs.
+static SECTIONS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    serde_json::json!({
+        "data": DataConfig::default(),
+        "train": TrainConfig::default(),
+        "eval": EvalConfig::default(),
+    })
+});
+
 /// Drops the keys left empty (`train:` with nothing under it reads as null) where the config
 /// has a section: an empty section means its defaults, as it did with the earlier YAML library.
 fn drop_empty_sections(value: &mut Value, defaults: &Value) {
@@ -232,12 +242,7 @@ impl EvalConfig {
 
 /// Deserialises and validates one experiment from a value without `sweep` or `cases`.
 pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experiment, ConfigError> {
-    let defaults = serde_json::json!({
-        "data": DataConfig::default(),
-        "train": TrainConfig::default(),
-        "eval": EvalConfig::default(),
-    });
-    drop_empty_sections(&mut value, &defaults);
+    drop_empty_sections(&mut value, &SECTIONS);
     apply_quick(&mut value);
     let raw: RawExperiment = serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -280,10 +285,12 @@ mod tests {
     use super::*;
     use crate::results::yaml;
 
+    fn exp_of(text: &str) -> Experiment {
+        parse_experiment(yaml::parse(text).unwrap(), "x").unwrap()
+    }
+
     fn eval_of(text: &str) -> EvalConfig {
-        parse_experiment(yaml::parse(text).unwrap(), "x")
-            .unwrap()
-            .eval
+        exp_of(text).eval
     }
 
     #[test]
@@ -307,29 +314,17 @@ mod tests {
 
     #[test]
     fn an_empty_section_is_its_defaults() {
-        let exp = parse_experiment(
-            yaml::parse("model: {variant: plain}\ndata:\ntrain: {optimizer: }\neval:\n").unwrap(),
-            "x",
-        )
-        .unwrap();
+        let exp = exp_of("model: {variant: plain}\ndata:\ntrain: {optimizer: }\neval:\n");
         assert_eq!(exp.train, TrainConfig::default());
         assert_eq!(exp.eval, EvalConfig::default());
         // A key whose value may be null keeps it.
-        let exp = parse_experiment(
-            yaml::parse("model: {variant: plain}\ndata: {test_limit: null}\n").unwrap(),
-            "x",
-        )
-        .unwrap();
+        let exp = exp_of("model: {variant: plain}\ndata: {test_limit: null}\n");
         assert_eq!(exp.data.test_limit, None);
     }
 
     #[test]
     fn a_quick_runs_resolved_config_reads_back_the_same() {
-        let exp = parse_experiment(
-            yaml::parse("model: {variant: vae}\neval: {quick: true}\n").unwrap(),
-            "x",
-        )
-        .unwrap();
+        let exp = exp_of("model: {variant: vae}\neval: {quick: true}\n");
         let again = parse_experiment(exp.resolved(), "x").unwrap();
         assert_eq!(again.eval, exp.eval);
         assert_eq!(again.resolved(), exp.resolved());

@@ -27,7 +27,8 @@ use std::path::Path;
 pub fn evaluate(
     exp: &Experiment,
     model: &dyn Autoencoder,
-    (device, streams): (&Device, &Streams),
+    device: &Device,
+    streams: &Streams,
     dir: &Path,
     cache: &mut DataCache,
     keep_earlier: bool,
@@ -71,11 +72,9 @@ fn evaluate_without_grad(
         model.log_weights(&one, 1, &mut rng)?.is_some()
     };
     let test_codes = codes(model, &data.test.images, batch)?;
-    let fit = if cfg.probe || cfg.knn_k > 0 {
-        Some(fit_split(&data, cfg.fit_images)?)
-    } else {
-        None
-    };
+    let fit = (cfg.probe || cfg.knn_k > 0)
+        .then(|| fit_split(&data, cfg.fit_images))
+        .transpose()?;
     let anomalies = exp.data.classes.as_ref().and_then(|normal| {
         let positive: Vec<bool> = test_labels
             .iter()

@@ -319,8 +319,15 @@ pub fn run_one(
     let result = run.train().and_then(|mut test| {
         pictures::write_basic(run.model.as_ref(), &run.data, &run.streams, &run.dir)?;
         // Freshly trained weights: evaluations of earlier ones would be stale.
-        let (model, at) = (run.model.as_ref(), (&run.device, &run.streams));
-        test.extend(eval::evaluate(&r.exp, model, at, &run.dir, cache, false)?);
+        test.extend(eval::evaluate(
+            &r.exp,
+            run.model.as_ref(),
+            &run.device,
+            &run.streams,
+            &run.dir,
+            cache,
+            false,
+        )?);
         Ok(test)
     });
     run.finish(result)

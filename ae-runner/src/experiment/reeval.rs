@@ -60,8 +60,15 @@ pub fn rerun(
     let batch = exp.train.eval_batch_size;
     let mut metrics = write_test(model.as_ref(), &data, batch, &streams, dir)?;
     // Earlier evaluations of the same weights stay beside this one.
-    let evaluated = evaluate(exp, model.as_ref(), (&device, &streams), dir, cache, true)?;
-    metrics.extend(evaluated);
+    metrics.extend(evaluate(
+        exp,
+        model.as_ref(),
+        &device,
+        &streams,
+        dir,
+        cache,
+        true,
+    )?);
     if let Some(mut status) = Status::read(dir) {
         status.test = metrics.clone();
         status.write(dir)?;

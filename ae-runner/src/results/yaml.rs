@@ -33,12 +33,9 @@ impl std::fmt::Display for YamlError {
 
 /// Parses one YAML document (an empty text is `null`).
 pub fn parse(text: &str) -> Result<Value, YamlError> {
-    serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
-        let e = e.without_snippet();
-        YamlError {
-            message: e.to_string(),
-            at: e.location().map(|l| (l.line(), l.column())),
-        }
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| YamlError {
+        message: e.to_string(),
+        at: e.location().map(|l| (l.line(), l.column())),
     })
 }
 

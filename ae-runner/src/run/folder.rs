@@ -68,11 +68,22 @@ impl Existing {
 /// The statuses of a run that ended without its results.
 const ENDED: &[&str] = &["diverged", "failed"];
 
+/// The resolved config a run folder's config.yaml holds, and its provenance (empty if none).
+fn read_config(dir: &Path) -> anyhow::Result<(Value, Value)> {
+    let path = dir.join("config.yaml");
+    let mut config = yaml::parse(&std::fs::read_to_string(&path)?)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let provenance = config
+        .as_object_mut()
+        .and_then(|m| m.remove("provenance"))
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    Ok((config, provenance))
+}
+
 /// The resolved config a run folder holds, without its provenance.
 fn stored_config(dir: &Path) -> Option<Value> {
-    let mut v = yaml::parse(&std::fs::read_to_string(dir.join("config.yaml")).ok()?).ok()?;
-    v.as_object_mut()?.remove("provenance");
-    Some(v)
+    let (config, _) = read_config(dir).ok()?;
+    config.is_object().then_some(config)
 }
 
 /// What `dir` holds, against the config about to run there. With `retry_failed`, a diverged
@@ -121,13 +132,7 @@ fn longer(dir: &Path, old: &Value, new: &Value) -> Option<usize> {
 /// it holds (a finished run continued for more epochs): the new config, with the provenance it
 /// had and a `continued` entry (after which epoch, to how many, when, the command).
 pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow::Result<()> {
-    let path = dir.join("config.yaml");
-    let mut stored = yaml::parse(&std::fs::read_to_string(&path)?)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut provenance = stored
-        .as_object_mut()
-        .and_then(|m| m.remove("provenance"))
-        .unwrap_or_else(|| Value::Object(Map::new()));
+    let (stored, mut provenance) = read_config(dir)?;
     if stored == *resolved {
         return Ok(());
     }
@@ -147,7 +152,7 @@ pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow:
     if let Some(m) = config.as_object_mut() {
         m.insert("provenance".into(), provenance);
     }
-    write_atomic(&path, yaml::write(&config).as_bytes())
+    write_atomic(&dir.join("config.yaml"), yaml::write(&config).as_bytes())
 }
 
 /// The changed settings, one indented line each (`  model.hidden: [256, 64] -> [256, 32]`).
