@@ -12,7 +12,7 @@
 #                         any difference
 # Typical use:
 #   scripts/same-outputs.sh run /path/to/old/ae-runner /tmp/old
-#   scripts/same-outputs.sh run target/debug/ae-runner /tmp/new
+#   scripts/same-outputs.sh run target/release/ae-runner /tmp/new
 #   scripts/same-outputs.sh compare /tmp/old /tmp/new
 set -euo pipefail
 

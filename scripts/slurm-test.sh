@@ -2,10 +2,10 @@
 # Runs a small sweep as a Slurm job array on a real single-node cluster (Debian's slurm-wlm,
 # started by scripts/slurm-local.sh) and checks that the merged summary equals the summary of
 # the same sweep run in one process (all columns but the timing). Needs root; used by .ci/run.
-#   scripts/slurm-test.sh [path/to/ae-runner]   (default: target/debug/ae-runner)
+#   scripts/slurm-test.sh [path/to/ae-runner]   (default: target/release/ae-runner)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="$(realpath "${1:-target/debug/ae-runner}")"
+BIN="$(realpath "${1:-target/release/ae-runner}")"
 [ -x "$BIN" ] || { echo "slurm-test: no $BIN (build it first)" >&2; exit 1; }
 export SLURM_LOCAL_DIR="${SLURM_LOCAL_DIR:-/tmp/aelab-slurm}"
 scripts/slurm-local.sh start
