@@ -2,6 +2,7 @@
 //! from them. Nothing here trains or knows a tensor: it reads and writes files, so it sits
 //! below every other layer (the config layer names run folders with [`naming`]).
 
+pub mod bounds;
 pub mod evaluations;
 pub mod files;
 pub mod naming;

@@ -89,6 +89,46 @@ pub fn group(runs: &[RunRecord]) -> Vec<Group> {
         .collect()
 }
 
+/// A metric with one value in every finished run that reports it (the raw-pixel baselines of a
+/// sweep over a model setting, say): tables and plots say it once instead of showing a column
+/// of `± 0` or a flat panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constant {
+    pub name: String,
+    pub value: f64,
+    /// The finished runs that report it.
+    pub runs: usize,
+}
+
+impl Constant {
+    /// `name = value`, to four significant digits.
+    pub fn show(&self) -> String {
+        format!("{} = {}", self.name, num(self.value))
+    }
+}
+
+/// The `metrics` that are the same in every finished run of `groups` reporting them, where at
+/// least two do (one run is no sweep). Equal up to what printing the values loses.
+pub fn constants(groups: &[Group], metrics: &[String]) -> Vec<Constant> {
+    metrics
+        .iter()
+        .filter_map(|m| {
+            let stats: Vec<&Stat> = groups.iter().filter_map(|g| g.stats.get(m)).collect();
+            let first = stats.first()?.mean;
+            let tol = 1e-9 * first.abs().max(1.0);
+            let runs: usize = stats.iter().map(|s| s.n).sum();
+            let same = stats
+                .iter()
+                .all(|s| (s.mean - first).abs() <= tol && s.std.unwrap_or(0.0) <= tol);
+            (same && runs > 1).then(|| Constant {
+                name: m.clone(),
+                value: first,
+                runs,
+            })
+        })
+        .collect()
+}
+
 /// Decimals that show four significant digits of `v` (at least two).
 fn decimals(v: f64) -> usize {
     if v == 0.0 || !v.is_finite() {

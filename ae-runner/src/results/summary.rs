@@ -5,7 +5,7 @@ use crate::results::files::write_atomic;
 use crate::results::records::{
     experiment_runs, keys, leaf, metric_names, RunRecord, SEED_KEY, TASK_KEYS,
 };
-use crate::results::stats::{cell, group, stat, Group};
+use crate::results::stats::{cell, constants, group, stat, Constant, Group};
 use ae_core::UserError;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -60,11 +60,22 @@ pub fn table(runs: &[RunRecord]) -> Table {
     (header, rows)
 }
 
+/// The metrics the same in every finished run: [`grouped_table`] leaves them out, and
+/// [`constants_note`] says their values.
+fn constant_metrics(runs: &[RunRecord]) -> Vec<Constant> {
+    constants(&group(runs), &metric_names(runs))
+}
+
 /// summary.md's table: one row per combination of the swept keys but the seed, each metric's
-/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]).
+/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]). Metrics the same in
+/// every run have no column: [`constants_note`] says them once.
 pub fn grouped_table(runs: &[RunRecord]) -> Table {
     let keys = keys(runs);
-    let metrics = metric_names(runs);
+    let same = constant_metrics(runs);
+    let metrics: Vec<String> = metric_names(runs)
+        .into_iter()
+        .filter(|m| !same.iter().any(|c| c.name == *m))
+        .collect();
     let groups = group(runs);
     let group_keys: Vec<&String> = keys.iter().filter(|k| *k != SEED_KEY).collect();
     let mut header: Vec<String> = group_keys.iter().map(|k| leaf(k).to_string()).collect();
@@ -96,6 +107,27 @@ pub fn grouped_table(runs: &[RunRecord]) -> Table {
     (header, rows)
 }
 
+/// The line under the grouped table that gives the metrics it leaves out, the same in every
+/// run; None when there are none.
+pub fn constants_note(runs: &[RunRecord]) -> Option<String> {
+    let same = constant_metrics(runs);
+    if same.is_empty() {
+        return None;
+    }
+    let finished = runs.iter().filter(|r| r.status == "finished").count();
+    let each: Vec<String> = same
+        .iter()
+        .map(|c| match c.runs == finished {
+            true => format!("{} in all {finished} runs", c.show()),
+            false => format!("{} in {} of {finished} runs", c.show(), c.runs),
+        })
+        .collect();
+    Some(format!(
+        "Not in the table, the same in every finished run that reports it: {}.",
+        each.join(", ")
+    ))
+}
+
 /// Writes summary.csv and summary.md (and the sweep's plots) of `exp_dir`; returns the
 /// Markdown table. A folder without runs is the user's mistake, and nothing is written.
 pub fn write(exp_dir: &Path) -> Result<String> {
@@ -113,6 +145,9 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     let name = name_of(exp_dir);
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
+    if let Some(note) = constants_note(&runs) {
+        md.push_str(&format!("\n{note}\n"));
+    }
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
     if !bad.is_empty() {
         md.push_str("\nNot finished:\n\n");
@@ -329,4 +364,63 @@ fn name_of(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::status::Status;
+
+    /// A finished run: its kl_weight, its seed and its test metrics.
+    type Run<'a> = (&'a str, &'a str, &'a [(&'a str, f64)]);
+
+    /// An experiment folder of finished runs.
+    fn experiment(runs: &[Run]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        for (kl, seed, test) in runs {
+            let dir = tmp.path().join(format!("kl_weight={kl},seed={seed}"));
+            std::fs::create_dir(&dir).unwrap();
+            let config = format!(
+                "provenance:\n  sweep_values:\n    model.kl_weight: {kl}\n    train.seed: {seed}\n"
+            );
+            std::fs::write(dir.join("config.yaml"), config).unwrap();
+            Status {
+                status: "finished".into(),
+                seconds: Some(1.0),
+                test: test.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                ..Status::started()
+            }
+            .write(&dir)
+            .unwrap();
+        }
+        tmp
+    }
+
+    #[test]
+    fn a_metric_the_same_in_every_run_is_said_once_not_in_a_column() {
+        let tmp = experiment(&[
+            ("0.5", "0", &[("mse", 0.07), ("pixel_probe_acc", 0.9123)]),
+            ("0.5", "1", &[("mse", 0.071), ("pixel_probe_acc", 0.9123)]),
+            ("1", "0", &[("mse", 0.08), ("pixel_probe_acc", 0.9123)]),
+            ("1", "1", &[("mse", 0.082), ("pixel_probe_acc", 0.9123)]),
+        ]);
+        let table = write(tmp.path()).unwrap();
+        assert!(table.starts_with("| kl_weight | n | mse |\n"), "{table}");
+        assert!(!table.contains("± 0.0000"), "{table}");
+        let md = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+        assert!(md.contains("pixel_probe_acc = 0.9123"), "{md}");
+        // summary.csv keeps every run's every value.
+        let csv = std::fs::read_to_string(tmp.path().join("summary.csv")).unwrap();
+        assert!(
+            csv.lines().next().unwrap().ends_with("mse,pixel_probe_acc"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn one_run_is_no_sweep_and_keeps_its_columns() {
+        let tmp = experiment(&[("1", "0", &[("mse", 0.07), ("probe_acc", 0.9)])]);
+        let table = write(tmp.path()).unwrap();
+        assert!(table.contains("| mse | probe_acc |"), "{table}");
+    }
 }
