@@ -1,5 +1,6 @@
-//! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimiser,
-//! seeded random streams and image grids. Nothing here knows about variants or YAML files.
+//! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimiser and
+//! its learning-rate schedules, seeded random streams and image grids. Nothing here knows about
+//! variants or YAML files.
 
 pub mod activation;
 pub mod conv;
@@ -16,5 +17,6 @@ pub mod losses;
 pub mod metrics;
 pub mod optim;
 pub mod rng;
+pub mod schedule;
 
 pub use error::{ConfigError, UserError};
