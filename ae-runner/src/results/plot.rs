@@ -148,10 +148,14 @@ struct Axis {
 /// The most intervals between ticks on a value axis.
 const MAX_INTERVALS: f64 = 7.0;
 
-/// Steps of 1, 2 and 5 x 10^k, from the smallest that could cover `span` in MAX_INTERVALS.
-fn steps(span: f64) -> impl Iterator<Item = f64> {
-    let k = (span / MAX_INTERVALS).log10().floor() as i32;
+/// Steps of 1, 2 and 5 x 10^k, increasing, from 10^k.
+fn steps_from(k: i32) -> impl Iterator<Item = f64> {
     (k..).flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
+}
+
+/// Round steps from the smallest that could cover `span` in MAX_INTERVALS.
+fn steps(span: f64) -> impl Iterator<Item = f64> {
+    steps_from((span / MAX_INTERVALS).log10().floor() as i32)
 }
 
 /// The axis over values from `lo` to `hi` (points and their error bars), whose points alone
@@ -553,8 +557,7 @@ fn epoch_ticks(epochs: &[f64]) -> Vec<f64> {
     let (Some(&first), Some(&last)) = (epochs.first(), epochs.last()) else {
         return Vec::new();
     };
-    let step = (0..)
-        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
+    let step = steps_from(0)
         .find(|s| (last / s).floor() - (first / s).ceil() + 1.0 <= MAX_EPOCH_TICKS)
         .expect("a step as long as the run fits");
     let (lo, hi) = ((first / step).ceil() as i64, (last / step).floor() as i64);
@@ -968,20 +971,21 @@ mod tests {
         svg.split("<rect")
             .skip(1)
             .filter(|r| r.contains("fill=\"none\""))
-            .map(|r| {
-                let attr = |a: &str| -> f64 {
-                    r.split(&format!(" {a}=\""))
-                        .nth(1)
-                        .unwrap()
-                        .split('"')
-                        .next()
-                        .unwrap()
-                        .parse()
-                        .unwrap()
-                };
-                (attr("y"), attr("y") + attr("height"))
-            })
+            .map(|r| (attr(r, "y"), attr(r, "y") + attr(r, "height")))
             .collect()
+    }
+
+    /// The number in the first ` name="..."` attribute of `element`.
+    fn attr(element: &str, name: &str) -> f64 {
+        element
+            .split(&format!(" {name}=\""))
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -1011,16 +1015,8 @@ mod tests {
             .map(|l| l.split("/>").next().unwrap())
             .filter(|l| !l.contains("stroke=\"#999\"") && !l.contains("stroke=\"#eee\""));
         for bar in bars {
-            for end in [" y1=\"", " y2=\""] {
-                let y: f64 = bar
-                    .split(end)
-                    .nth(1)
-                    .unwrap()
-                    .split('"')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .unwrap();
+            for end in ["y1", "y2"] {
+                let y = attr(bar, end);
                 assert!(
                     f.iter().any(|&(t, b)| y >= t - 0.1 && y <= b + 0.1),
                     "{bar} outside {f:?}"
@@ -1057,15 +1053,7 @@ mod tests {
         let svg = curves_svg(csv, &[]).unwrap().unwrap();
         let (top, _) = frames(&svg)[0];
         for entry in svg.split("class=\"legend\"").skip(1) {
-            let y: f64 = entry
-                .split(" y=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap()
-                .parse()
-                .unwrap();
+            let y = attr(entry, "y");
             assert!(y < top, "legend at {y}, plot from {top}");
         }
         // No legend marker where a point is: every circle is a point inside the frame.

@@ -73,9 +73,9 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
         escape(&exp_dir.display().to_string())
     );
     h.push_str("<h2>Summary</h2>\n<p>Test and evaluation metrics: mean ± sample std over seeds; n = finished runs.</p>\n");
-    let (header, rows) = summary::grouped_table(runs);
+    let ((header, rows), note) = summary::grouped_table(runs);
     h.push_str(&html_table(&header, &rows));
-    if let Some(note) = summary::constants_note(runs) {
+    if let Some(note) = note {
         let _ = writeln!(h, "<p class=\"note\">{}</p>", escape(&note));
     }
     h.push_str("<h3>Every run</h3>\n");

@@ -60,23 +60,18 @@ pub fn table(runs: &[RunRecord]) -> Table {
     (header, rows)
 }
 
-/// The metrics the same in every finished run: [`grouped_table`] leaves them out, and
-/// [`constants_note`] says their values.
-fn constant_metrics(runs: &[RunRecord]) -> Vec<Constant> {
-    constants(&group(runs), &metric_names(runs))
-}
-
 /// summary.md's table: one row per combination of the swept keys but the seed, each metric's
-/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]). Metrics the same in
-/// every run have no column: [`constants_note`] says them once.
-pub fn grouped_table(runs: &[RunRecord]) -> Table {
+/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]); and the line to put
+/// under it for the metrics the same in every run, which have no column.
+pub fn grouped_table(runs: &[RunRecord]) -> (Table, Option<String>) {
     let keys = keys(runs);
-    let same = constant_metrics(runs);
-    let metrics: Vec<String> = metric_names(runs)
+    let groups = group(runs);
+    let names = metric_names(runs);
+    let same = constants(&groups, &names);
+    let metrics: Vec<String> = names
         .into_iter()
         .filter(|m| !same.iter().any(|c| c.name == *m))
         .collect();
-    let groups = group(runs);
     let group_keys: Vec<&String> = keys.iter().filter(|k| *k != SEED_KEY).collect();
     let mut header: Vec<String> = group_keys.iter().map(|k| leaf(k).to_string()).collect();
     header.push("n".into());
@@ -104,13 +99,12 @@ pub fn grouped_table(runs: &[RunRecord]) -> Table {
         })
         .collect();
     rows.extend(task_means(&groups, &group_keys, &metrics));
-    (header, rows)
+    ((header, rows), constants_note(&same, runs))
 }
 
-/// The line under the grouped table that gives the metrics it leaves out, the same in every
+/// The line under the grouped table that gives the metrics it leaves out, `same` in every
 /// run; None when there are none.
-pub fn constants_note(runs: &[RunRecord]) -> Option<String> {
-    let same = constant_metrics(runs);
+fn constants_note(same: &[Constant], runs: &[RunRecord]) -> Option<String> {
     if same.is_empty() {
         return None;
     }
@@ -141,11 +135,11 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     }
     write_atomic(&exp_dir.join("summary.csv"), &csv.into_inner()?)?;
 
-    let (header, rows) = grouped_table(&runs);
+    let ((header, rows), note) = grouped_table(&runs);
     let name = name_of(exp_dir);
     let table = markdown(&header, &rows);
     let mut md = format!("# {name}\n\nTest metrics at the end of each run: mean ± sample std over seeds; n = finished runs.\n\n{table}");
-    if let Some(note) = constants_note(&runs) {
+    if let Some(note) = note {
         md.push_str(&format!("\n{note}\n"));
     }
     let bad: Vec<&RunRecord> = runs.iter().filter(|r| r.status != "finished").collect();
