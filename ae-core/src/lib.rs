@@ -18,5 +18,6 @@ pub mod metrics;
 pub mod optim;
 pub mod rng;
 pub mod schedule;
+pub mod stopping;
 
 pub use error::{ConfigError, UserError};

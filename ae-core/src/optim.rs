@@ -180,6 +180,17 @@ impl Adam {
         self.steps
     }
 
+    /// The rate of the next steps.
+    pub fn lr(&self) -> f64 {
+        self.cfg.lr
+    }
+
+    /// Sets the rate of the next steps (a learning-rate schedule's; the configured one is the
+    /// base it scales).
+    pub fn set_lr(&mut self, lr: f64) {
+        self.cfg.lr = lr;
+    }
+
     /// The optimiser's state for a checkpoint: `<var name>` -> [m; v], and `steps`.
     pub fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out: Vec<(String, Tensor)> = self

@@ -386,6 +386,23 @@ const CASES: &[Case] = &[
     Case { name: "sweep over train.threads (--check)", edit: &[("  optimizer: { kind: adam, lr: 1.0e-3 }\n", "  optimizer: { kind: adam, lr: 1.0e-3 }\nsweep:\n  train.threads: [1, 2]\n")], args: &["--check"], expect: &["case.yaml:16", "run 2 of 2 (threads=2), train.threads = 2", "once per process", "--jobs"] },
     Case { name: "checkpoint_every zero", edit: &[("epochs: 1", "epochs: 1\n  checkpoint_every: 0")], args: &[], expect: &["case.yaml:13", "train.checkpoint_every"] },
     Case { name: "negative grad_clip", edit: &[("lr: 1.0e-3", "lr: 1.0e-3, grad_clip: -1")], args: &[], expect: &["case.yaml:14", "train.optimizer.grad_clip"] },
+    // Schedules, the monitor and early stopping (line 15: the line after the optimizer's).
+    Case { name: "unknown schedule kind", edit: &[("lr: 1.0e-3 }\n", "lr: 1.0e-3 }\n  schedule: { kind: cosin }\n")], args: &[], expect: &["case.yaml:15", "train.schedule", "cosin", "cosine", "plateau"] },
+    Case { name: "key of another schedule kind", edit: &[("lr: 1.0e-3 }\n", "lr: 1.0e-3 }\n  schedule: { kind: step, step_size: 2, t_max: 5 }\n")], args: &[], expect: &["case.yaml:15", "train.schedule", "t_max"] },
+    Case { name: "piecewise epochs that do not increase", edit: &[("lr: 1.0e-3 }\n", "lr: 1.0e-3 }\n  schedule: { kind: piecewise, points: [[0, 1.0], [5, 0.5], [3, 0.1]] }\n")], args: &[], expect: &["case.yaml:15", "train.schedule.points[2]", "must increase"] },
+    Case { name: "multistep without milestones", edit: &[], args: &["--set", "train.schedule={kind: multistep, milestones: []}"], expect: &["--set train.schedule", "train.schedule.milestones", "empty list"] },
+    Case { name: "warm-up as long as the cosine", edit: &[], args: &["--set", "train.schedule={kind: cosine, t_max: 10, warmup: 10}"], expect: &["train.schedule.warmup", "before t_max (10)"] },
+    Case { name: "plateau factor 1", edit: &[], args: &["--set", "train.monitor=val_neg_elbo", "--set", "train.schedule={kind: plateau, factor: 1.0}"], expect: &["train.schedule.factor", "(0, 1)"] },
+    Case { name: "plateau without a monitor", edit: &[("lr: 1.0e-3 }\n", "lr: 1.0e-3 }\n  schedule: { kind: plateau }\n")], args: &["--check"], expect: &["train.monitor", "plateau needs it", "val_neg_elbo", "val_kl"] },
+    Case { name: "monitor that names no metric of the model", edit: &[("lr: 1.0e-3 }\n", "lr: 1.0e-3 }\n  monitor: val_accuracy\n")], args: &["--check"], expect: &["train.monitor", "`val_accuracy` is not a validation metric", "allowed: val_mse, val_psnr, val_bce, val_neg_elbo"] },
+    Case { name: "monitor without the val_ prefix", edit: &[], args: &["--set", "train.monitor=neg_elbo"], expect: &["--set train.monitor", "`neg_elbo` is not a validation metric", "val_neg_elbo"] },
+    Case { name: "monitor without validation images", edit: &[("val_size: 100", "val_size: 0")], args: &["--check", "--set", "train.monitor=val_neg_elbo"], expect: &["train.monitor", "data.val_size is 0"] },
+    Case { name: "plateau mode against the metric", edit: &[], args: &["--set", "train.monitor=val_psnr", "--set", "train.schedule={kind: plateau}"], expect: &["train.schedule.mode", "val_psnr, which is better higher: mode max"] },
+    Case { name: "early stopping without a monitor", edit: &[], args: &["--set", "train.early_stopping={patience: 3}"], expect: &["train.monitor", "train.early_stopping needs it"] },
+    Case { name: "early stopping patience 0", edit: &[], args: &["--set", "train.monitor=val_neg_elbo", "--set", "train.early_stopping={patience: 0}"], expect: &["train.early_stopping.patience", "at least 1"] },
+    Case { name: "negative min_delta", edit: &[], args: &["--set", "train.monitor=val_neg_elbo", "--set", "train.early_stopping={min_delta: -0.1}"], expect: &["train.early_stopping.min_delta", "must be >= 0"] },
+    Case { name: "best weights without a monitor", edit: &[], args: &["--set", "train.test_weights=best"], expect: &["train.monitor", "train.test_weights best needs it"] },
+    Case { name: "unknown test weights", edit: &[], args: &["--set", "train.test_weights=first"], expect: &["train.test_weights", "first", "last", "best"] },
 ];
 
 #[test]

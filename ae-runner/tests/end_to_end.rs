@@ -57,7 +57,10 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
 
     let (test_header, test) = read_csv(&dir.join("test.csv"));
     assert_eq!(test.len(), 1);
-    assert!(test[0].iter().all(|v| v.is_finite()));
+    // Every column is a number but `weights`, which says which weights were tested.
+    assert_eq!(test_header[..2], ["weights", "weights_epoch"]);
+    assert!(test[0][1..].iter().all(|v| v.is_finite()), "{test:?}");
+    assert_eq!(test[0][1], 2.0, "the last epoch's weights");
     let mse = test[0][test_header.iter().position(|h| h == "mse").unwrap()];
     assert!(mse > 0.0 && mse < 0.25, "{name}: test mse {mse}");
 

@@ -1,5 +1,7 @@
 //! A run killed at random points (SIGKILL) or stopped by SIGTERM/SIGINT and run again ends
-//! with the same numbers as an uninterrupted run, with every epoch once in metrics.csv.
+//! with the same numbers as an uninterrupted run, with every epoch once in metrics.csv. The
+//! runs follow a plateau schedule and early stopping, so that kills land after a cut of the
+//! rate and during early stopping's patience: both must come back from the checkpoint.
 
 mod common;
 use common::*;
@@ -17,9 +19,32 @@ const ARGS: &[&str] = &[
     "data.val_size=500",
     "--set",
     "data.test_limit=500",
+    // No epoch after the first improves by 1000 nats: the rate is cut after epochs 3 and 5,
+    // and early stopping ends the run after epoch 5 of 6.
+    "--set",
+    "train.monitor=val_neg_elbo",
+    "--set",
+    "train.schedule={kind: plateau, patience: 1, threshold: 1000, threshold_mode: abs}",
+    "--set",
+    "train.early_stopping={patience: 4, min_delta: 1000}",
+    "--set",
+    "train.test_weights=best",
     "--device",
     "cpu",
 ];
+
+/// The epochs and rates an uninterrupted run of [`ARGS`] has, worked out by hand from
+/// ReduceLROnPlateau's and early stopping's rules.
+fn epochs_and_rates() -> Vec<(f64, f64)> {
+    let cut = 1e-3 * 0.1;
+    vec![
+        (1.0, 1e-3),
+        (2.0, 1e-3),
+        (3.0, 1e-3),
+        (4.0, cut),
+        (5.0, cut),
+    ]
+}
 
 fn start(out: &Path) -> std::process::Child {
     let mut args = ARGS.to_vec();
@@ -63,7 +88,10 @@ fn uninterrupted(tmp: &Path) -> (Vec<Vec<String>>, String) {
 fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let want = uninterrupted(tmp.path());
-    assert_eq!(want.0.len(), 6);
+    let (header, rows) = read_csv(&run_dir(&tmp.path().join("whole")).join("metrics.csv"));
+    let lr = header.iter().position(|h| h == "lr").unwrap();
+    let got: Vec<(f64, f64)> = rows.iter().map(|r| (r[0], r[lr])).collect();
+    assert_eq!(got, epochs_and_rates());
     let out = tmp.path().join("killed");
     // A fixed pseudo-random sequence of kill times (ms after start).
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
@@ -96,7 +124,7 @@ fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
     );
     let got = numbers(&out);
     let epochs: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
-    assert_eq!(epochs, ["1", "2", "3", "4", "5", "6"], "each epoch once");
+    assert_eq!(epochs, ["1", "2", "3", "4", "5"], "each epoch once");
     assert_eq!(got, want);
 }
 
@@ -199,14 +227,26 @@ fn sigterm_during_the_final_evaluation_stops_it_and_the_run_resumes() {
 
 /// A finished run asked for more epochs is refused with a pointer to `--continue`, which
 /// trains it on from its last checkpoint to the same numbers as a run that was given the
-/// longer schedule from the start (Adam's state and the random streams are in the checkpoint).
+/// longer schedule from the start (Adam's state, the schedule's step count and the random
+/// streams are in the checkpoint). The rate warms up per step past the continuation point.
 #[test]
 fn a_finished_run_continued_for_more_epochs_equals_one_trained_that_long() {
     let tmp = tempfile::tempdir().unwrap();
     let run = |out: &Path, epochs: &str, extra: &[&str]| {
         let mut args = ARGS.to_vec();
         let epochs = format!("train.epochs={epochs}");
-        let small = ["--set", "data.train_limit=1000", "--set", "eval.iwae_k=0"];
+        let small = [
+            "--set",
+            "data.train_limit=1000",
+            "--set",
+            "eval.iwae_k=0",
+            "--set",
+            "train.schedule={kind: cosine, t_max: 40, warmup: 10, per: step}",
+            "--set",
+            "train.early_stopping=null",
+            "--set",
+            "train.test_weights=last",
+        ];
         args.extend(["--out", out.to_str().unwrap(), "--set", &epochs]);
         args.extend(small);
         args.extend(extra);

@@ -14,6 +14,7 @@ pub mod seam;
 pub mod sparse;
 pub mod state;
 pub mod vae;
+pub mod vocabulary;
 
 pub use backbone::{Backbone, BuildContext, Net, Recon};
 pub use config::{Arch, ModelConfig, COMMON_KEYS};

@@ -1,6 +1,7 @@
 //! Every model of the registry, with its default keys, on the MLP and on the conv backbone:
 //! it builds, trains a few steps with finite losses that it names, evaluates in the shared
-//! vocabulary first, samples images in [0, 1] (or says it has no prior), and its whole training
+//! vocabulary first (the metrics `--check` takes it to report), samples images in [0, 1] (or
+//! says it has no prior), and its whole training
 //! state goes through a checkpoint exactly. A new model gets all of this by its registry line.
 
 mod common;
@@ -8,6 +9,7 @@ mod common;
 use ae_core::data::{Batches, DataConfig};
 use ae_core::metrics::{BCE, MSE, PSNR};
 use ae_core::rng::{Purpose, Streams};
+use ae_variants::vocabulary::held_out_metrics;
 use ae_variants::{checkpoint_state, registry, restore_state};
 use candle_core::Tensor;
 use candle_nn::Module;
@@ -62,6 +64,11 @@ fn every_model_trains_evaluates_samples_and_checkpoints_on_both_backbones() {
             let metrics = ae.evaluate(&data.test, &mut rng).unwrap();
             let first: Vec<_> = metrics.iter().take(3).map(|(m, _)| *m).collect();
             assert_eq!(first, vec![MSE, PSNR, BCE], "{yaml}");
+            // What --check takes for the model's validation metrics is what it reports.
+            let (model, spec) = registry::read(serde_saphyr::from_str(&yaml).unwrap()).unwrap();
+            let listed = held_out_metrics(&model, spec.as_ref()).unwrap();
+            let reported: Vec<_> = metrics.iter().map(|(m, _)| *m).collect();
+            assert_eq!(listed, reported, "{yaml}");
             for (m, v) in &metrics {
                 assert_eq!(v.dims(), &[32], "{yaml}: {m} is per image");
                 assert!(scalar(v).is_finite(), "{yaml}: {m}");

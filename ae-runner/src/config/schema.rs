@@ -4,7 +4,10 @@
 use crate::results::yaml::{Map, Value};
 use ae_core::data::DataConfig;
 use ae_core::error::{at_least_one, ensure};
+use ae_core::metrics::{Better, Metric};
 use ae_core::optim::OptimizerConfig;
+use ae_core::schedule::{Mode, ScheduleConfig};
+use ae_core::stopping::EarlyStopping;
 use ae_core::ConfigError;
 use ae_variants::{ModelConfig, Spec};
 use serde::{Deserialize, Serialize};
@@ -16,6 +19,15 @@ pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
     pub optimizer: OptimizerConfig,
+    /// How the rate of every optimiser changes over the run (constant by default).
+    pub schedule: ScheduleConfig,
+    /// The validation metric (`val_<name>`) that `plateau`, early stopping and best.safetensors
+    /// follow.
+    pub monitor: Option<String>,
+    /// Stop when the monitored metric stops improving (None: train every epoch).
+    pub early_stopping: Option<EarlyStopping>,
+    /// Which weights test.csv and the evaluation use: the last epoch's or the best monitored.
+    pub test_weights: TestWeights,
     pub seed: u64,
     /// auto | cpu | cuda | cuda:N
     pub device: String,
@@ -37,6 +49,10 @@ impl Default for TrainConfig {
             epochs: 10,
             batch_size: 32,
             optimizer: OptimizerConfig::default(),
+            schedule: ScheduleConfig::default(),
+            monitor: None,
+            early_stopping: None,
+            test_weights: TestWeights::Last,
             seed: 0,
             device: "auto".into(),
             threads: 1,
@@ -65,8 +81,100 @@ impl TrainConfig {
                 )
             },
         )?;
-        self.optimizer.validate("train.optimizer")
+        self.optimizer.validate("train.optimizer")?;
+        self.schedule.validate("train.schedule")?;
+        if let Some(s) = &self.early_stopping {
+            s.validate("train.early_stopping")?;
+        }
+        Ok(())
     }
+
+    /// What asks for `train.monitor`, if anything does.
+    fn monitor_needed_by(&self) -> Option<&'static str> {
+        if matches!(self.schedule, ScheduleConfig::Plateau(_)) {
+            Some("train.schedule kind plateau")
+        } else if self.early_stopping.is_some() {
+            Some("train.early_stopping")
+        } else if self.test_weights == TestWeights::Best {
+            Some("train.test_weights best")
+        } else {
+            None
+        }
+    }
+
+    /// Checks `train.monitor` against the metrics the model reports on validation images
+    /// (`metrics`, asked of the model only when a monitor is set or needed) and `val_size`;
+    /// returns the direction in which it improves (Min without a monitor).
+    fn validate_monitor(
+        &self,
+        val_size: usize,
+        metrics: impl FnOnce() -> Result<Vec<Metric>, ConfigError>,
+    ) -> Result<Mode, ConfigError> {
+        let needed_by = self.monitor_needed_by();
+        if self.monitor.is_none() && needed_by.is_none() {
+            return Ok(Mode::Min);
+        }
+        let metrics = metrics()?;
+        let allowed = metrics
+            .iter()
+            .map(|m| format!("val_{}", m.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(name) = &self.monitor else {
+            return Err(ConfigError::new(
+                "train.monitor",
+                format!(
+                    "{} needs it: name a validation metric of this model: {allowed}",
+                    needed_by.unwrap_or_default()
+                ),
+            ));
+        };
+        let metric = name
+            .strip_prefix("val_")
+            .and_then(|n| metrics.iter().find(|m| m.name == n))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "train.monitor",
+                    format!(
+                        "`{name}` is not a validation metric of this model; allowed: {allowed}"
+                    ),
+                )
+            })?;
+        ensure(val_size > 0, "train.monitor", || {
+            format!("{name} needs validation images, but data.val_size is 0")
+        })?;
+        let better = match metric.better {
+            Better::Lower => Mode::Min,
+            Better::Higher => Mode::Max,
+        };
+        if let ScheduleConfig::Plateau(p) = &self.schedule {
+            let word = |m: Mode| if m == Mode::Min { "min" } else { "max" };
+            ensure(p.mode == better, "train.schedule.mode", || {
+                format!(
+                    "{} is not allowed with train.monitor {name}, which is better {}: mode {}",
+                    word(p.mode),
+                    if better == Mode::Min {
+                        "lower"
+                    } else {
+                        "higher"
+                    },
+                    word(better)
+                )
+            })?;
+        }
+        Ok(better)
+    }
+}
+
+/// `train.test_weights`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TestWeights {
+    /// The weights after the last epoch trained.
+    #[default]
+    Last,
+    /// The weights of the epoch with the best `train.monitor` value (best.safetensors).
+    Best,
 }
 
 /// The file as written, before the model section is handed to its variant.
@@ -106,6 +214,8 @@ pub struct Experiment {
     pub train: TrainConfig,
     pub eval: EvalConfig,
     pub spec: Box<dyn Spec>,
+    /// The direction in which `train.monitor` improves (Min without one).
+    pub monitor_mode: Mode,
 }
 
 impl Experiment {
@@ -270,6 +380,10 @@ pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experime
     raw.train.validate()?;
     raw.eval.validate()?;
     let (model, spec) = ae_variants::registry::read(raw.model)?;
+    let monitor_mode = raw.train.validate_monitor(raw.data.val_size, || {
+        ae_variants::vocabulary::held_out_metrics(&model, spec.as_ref())
+            .map_err(|e| ConfigError::new("model", format!("{e:#}")))
+    })?;
     Ok(Experiment {
         name,
         data: raw.data,
@@ -277,6 +391,7 @@ pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experime
         train: raw.train,
         eval: raw.eval,
         spec,
+        monitor_mode,
     })
 }
 

@@ -1,8 +1,9 @@
 //! `ae-runner eval RUN_DIR`: a finished run evaluated again from its saved weights.
 
-use crate::config::{plan, Document};
+use crate::config::{plan, Document, TestWeights};
 use crate::eval::evaluate;
 use crate::results::status::Status;
+use crate::run::checkpoint;
 use crate::run::context::{build, set_threads, DataCache};
 use crate::run::epochs::write_test;
 use ae_core::rng::Streams;
@@ -28,7 +29,6 @@ pub fn rerun(
         .into());
     }
     let config = dir.join("config.yaml");
-    let weights = dir.join("model.safetensors");
     if !config.is_file() {
         return Err(UserError(format!(
             "{}: not a run folder (no config.yaml)",
@@ -36,29 +36,30 @@ pub fn rerun(
         ))
         .into());
     }
-    if !weights.is_file() {
+    let plan = plan(&Document::read(&config, sets)?)?;
+    let exp = &plan.runs[0].exp;
+    // The weights the run's test used.
+    let which = exp.train.test_weights;
+    let weights = dir.join(match which {
+        TestWeights::Last => checkpoint::MODEL,
+        TestWeights::Best => checkpoint::BEST,
+    });
+    if !dir.join(checkpoint::MODEL).is_file() || !weights.is_file() {
         return Err(UserError(format!(
-            "{}: no model.safetensors: the run has not finished",
-            dir.display()
+            "{}: no {}: the run has not finished",
+            dir.display(),
+            weights.file_name().unwrap_or_default().to_string_lossy()
         ))
         .into());
     }
-    let plan = plan(&Document::read(&config, sets)?)?;
-    let exp = &plan.runs[0].exp;
     set_threads(threads.unwrap_or(exp.train.threads));
     let device = cache.device(device.unwrap_or(&exp.train.device))?;
     let streams = Streams::new(exp.train.seed);
     let data = cache.get(&exp.data, &device, &streams, exp.train.seed)?;
     let model = build(exp, &data, &device, streams)?;
-    let saved = candle_core::safetensors::load(&weights, &device)?;
-    ae_variants::load_weights(model.as_ref(), &saved, "").map_err(|e| {
-        UserError(format!(
-            "{}: does not fit this run's model: {e}",
-            weights.display()
-        ))
-    })?;
+    let epoch = checkpoint::read_weights(&weights, model.as_ref(), &device)?;
     let batch = exp.train.eval_batch_size;
-    let mut metrics = write_test(model.as_ref(), &data, batch, &streams, dir)?;
+    let mut metrics = write_test(model.as_ref(), &data, batch, &streams, dir, (which, epoch))?;
     // Earlier evaluations of the same weights stay beside this one.
     metrics.extend(evaluate(
         exp,

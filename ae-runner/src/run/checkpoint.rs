@@ -1,6 +1,8 @@
-//! Checkpoints: weights, every optimiser's moments and the epoch, written atomically.
+//! Checkpoints: weights, every optimiser's moments, the schedule's and monitor's state and the
+//! epoch, written atomically; and the weight files (model.safetensors, best.safetensors).
 
 use crate::results::files::write_atomic;
+use crate::run::progress::Progress;
 use ae_core::UserError;
 use ae_variants::{checkpoint_state, restore_state, Autoencoder};
 use anyhow::{Context, Result};
@@ -9,18 +11,24 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub const FILE: &str = "checkpoint.safetensors";
+/// The weights after the last epoch trained.
+pub const MODEL: &str = "model.safetensors";
+/// The weights after the epoch with the best `train.monitor` value.
+pub const BEST: &str = "best.safetensors";
 
-/// Saves the model's whole training state after `epochs_done` epochs, with the run's resolved
-/// config and random-stream position in the file's metadata: a kill at any instant leaves the
-/// previous checkpoint or this one, never a torn file.
+/// Saves the whole training state after `epochs_done` epochs (the model's and `progress`),
+/// with the run's resolved config and random-stream position in the file's metadata: a kill
+/// at any instant leaves the previous checkpoint or this one, never a torn file.
 pub fn save(
     dir: &Path,
     model: &mut dyn Autoencoder,
+    progress: &Progress,
     epochs_done: usize,
     config: &str,
     seed: u64,
 ) -> Result<()> {
-    let state = checkpoint_state(model)?;
+    let mut state = checkpoint_state(model)?;
+    state.extend(progress.state()?);
     let meta = HashMap::from([
         ("format".to_string(), "aelab checkpoint 1".to_string()),
         ("epoch".to_string(), epochs_done.to_string()),
@@ -36,6 +44,40 @@ pub fn save(
         state.iter().map(|(k, v)| (k.as_str(), v)),
         Some(meta),
     )
+}
+
+/// Writes the model's weights after `epoch` epochs (model.safetensors, best.safetensors), the
+/// epoch in the file's metadata.
+pub fn write_weights(path: &Path, model: &dyn Autoencoder, epoch: usize) -> Result<()> {
+    let vars = model
+        .varmap()
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the weights' lock was poisoned by a panic"))?;
+    write_tensors(
+        path,
+        vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())),
+        Some(HashMap::from([("epoch".to_string(), epoch.to_string())])),
+    )
+}
+
+/// Loads a weight file of [`write_weights`] into `model`; returns the epoch it holds (None in
+/// files written before it was recorded).
+pub fn read_weights(
+    path: &Path,
+    model: &dyn Autoencoder,
+    device: &Device,
+) -> Result<Option<usize>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let saved = candle_core::safetensors::load_buffer(&bytes, device)
+        .with_context(|| format!("reading {}", path.display()))?;
+    ae_variants::load_weights(model, &saved, "").map_err(|e| {
+        UserError(format!(
+            "{}: {e:#}: the file does not fit the run's config.yaml",
+            path.display()
+        ))
+    })?;
+    Ok(epoch_of(&bytes).ok())
 }
 
 /// Writes tensors as a safetensors file, atomically and with the permissions every other file
@@ -76,8 +118,13 @@ pub fn epochs_done(dir: &Path) -> Result<Option<usize>, String> {
     }
 }
 
-/// Restores a checkpoint into `model`; returns the epochs it holds.
-pub fn load(dir: &Path, model: &mut dyn Autoencoder, device: &Device) -> Result<usize> {
+/// Restores a checkpoint into `model` and `progress`; returns the epochs it holds.
+pub fn load(
+    dir: &Path,
+    model: &mut dyn Autoencoder,
+    progress: &mut Progress,
+    device: &Device,
+) -> Result<usize> {
     let path = dir.join(FILE);
     let unreadable = |e: &dyn std::fmt::Display| {
         UserError(format!(
@@ -89,11 +136,13 @@ pub fn load(dir: &Path, model: &mut dyn Autoencoder, device: &Device) -> Result<
     let epoch = epoch_of(&bytes).map_err(|e| unreadable(&e))?;
     let state: HashMap<String, Tensor> =
         candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| unreadable(&e))?;
-    restore_state(model, &state).map_err(|e| {
-        UserError(format!(
-            "{}: {e:#} (run with --fresh to start over)",
-            path.display()
-        ))
-    })?;
+    restore_state(model, &state)
+        .and_then(|()| progress.restore(&state))
+        .map_err(|e| {
+            UserError(format!(
+                "{}: {e:#} (run with --fresh to start over)",
+                path.display()
+            ))
+        })?;
     Ok(epoch)
 }

@@ -1,11 +1,12 @@
 //! The epochs of one run, top to bottom: train, validate, log a row, checkpoint; then the test
 //! metrics and the final weights. Stops with [`Diverged`] or [`Interrupted`].
 
-use crate::config::Experiment;
+use crate::config::{Experiment, TestWeights};
 use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
+use crate::run::progress::Progress;
 use ae_core::data::{Batches, Dataset, Split};
 use ae_core::metrics::{Sums, MSE};
 use ae_core::rng::{Purpose, Streams};
@@ -48,18 +49,37 @@ pub fn header_if_empty(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The test metrics of `model`, written to test.csv and returned.
+/// The test metrics of `model`, whose weights are `weights` of epoch `epoch` (None: not
+/// recorded), written to test.csv after those two columns and returned.
 pub fn write_test(
     model: &dyn Autoencoder,
     data: &Dataset,
     batch: usize,
     streams: &Streams,
     dir: &Path,
+    (weights, epoch): (TestWeights, Option<usize>),
 ) -> Result<Vec<(String, f64)>> {
     let test = evaluate(model, &data.test, batch, streams)?;
-    let row: Vec<(String, String)> = test.iter().map(|(k, v)| (k.clone(), fmt(*v))).collect();
+    let which = match weights {
+        TestWeights::Last => "last",
+        TestWeights::Best => "best",
+    };
+    let mut row = vec![
+        ("weights".to_string(), which.to_string()),
+        (
+            "weights_epoch".to_string(),
+            epoch.map(|e| e.to_string()).unwrap_or_default(),
+        ),
+    ];
+    row.extend(test.iter().map(|(k, v)| (k.clone(), fmt(*v))));
     write_row_csv(&dir.join("test.csv"), &row)?;
     Ok(test)
+}
+
+/// How training ended: the test metrics and, for a run stopped early, why.
+pub struct Trained {
+    pub test: Vec<(String, f64)>,
+    pub note: Option<String>,
 }
 
 /// Per-image means of the variant's metrics over `images`, in fixed-order chunks, with a fresh
@@ -125,16 +145,19 @@ fn fmt(v: f64) -> String {
     format!("{v:.6}")
 }
 
-/// The epochs, the test evaluation and the weights; returns the test metrics.
+/// The epochs, the test evaluation and the weights (model.safetensors after the last epoch,
+/// best.safetensors after the best monitored one).
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     exp: &Experiment,
     model: &mut dyn Autoencoder,
+    progress: &mut Progress,
     data: &Dataset,
     streams: &Streams,
     dir: &Path,
     start: usize,
     config: &str,
-) -> Result<Vec<(String, f64)>> {
+) -> Result<Trained> {
     let path = dir.join("metrics.csv");
     let mut csv = if start > 0 {
         MetricsCsv::resume(&path, start)?
@@ -143,9 +166,14 @@ pub fn train(
     };
     let t = &exp.train;
     let mut last: Vec<(String, f64)> = Vec::new();
+    let mut done = start;
+    let mut note = None;
+    progress.apply(model);
     for epoch in start..t.epochs {
         let t0 = Instant::now();
         model.start_epoch(epoch);
+        // The rates the epoch starts with (a `per: step` schedule moves them within it).
+        let lrs = progress.columns();
         let batches = Batches::new(data, t.batch_size, streams, epoch as u64)?;
         let bar = progress_bar(batches.len(), epoch, t.epochs);
         let mut rng = streams.stream(Purpose::Train, epoch as u64);
@@ -157,6 +185,7 @@ pub fn train(
         for (step, batch) in batches.enumerate() {
             let batch = batch?;
             sums.add(&model.train_step(&batch, &mut rng)?, batch.len())?;
+            progress.end_step(model);
             if let Some(sig) = interrupt::received() {
                 bar.abandon();
                 return Err(Interrupted(sig).into());
@@ -187,6 +216,7 @@ pub fn train(
             true => evaluate(model, &data.test, t.eval_batch_size, streams)?,
             false => vec![],
         };
+        let seen = progress.end_epoch(model, epoch + 1, &val);
         let mut row = vec![(EPOCH.to_string(), (epoch + 1).to_string())];
         row.extend(
             train_means
@@ -195,14 +225,20 @@ pub fn train(
         );
         row.extend(val.iter().map(|(k, v)| (format!("val_{k}"), fmt(*v))));
         row.extend(test.iter().map(|(k, v)| (format!("test_{k}"), fmt(*v))));
+        // Rates to full precision: a schedule's small steps would vanish in six digits.
+        row.extend(lrs.iter().map(|(k, v)| (k.clone(), format!("{v:e}"))));
         let secs = t0.elapsed().as_secs_f64();
         let rate = data.train.len() as f64 / train_secs;
         row.push((SECONDS.into(), format!("{secs:.3}")));
         row.push((RATE.into(), format!("{rate:.1}")));
         csv.write(&row)?;
         write_curves(dir)?;
-        if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs {
-            checkpoint::save(dir, model, epoch + 1, config, t.seed)?;
+        if seen.is_some_and(|s| s.best) {
+            checkpoint::write_weights(&dir.join(checkpoint::BEST), model, epoch + 1)?;
+        }
+        let stop = seen.is_some_and(|s| s.stop);
+        if (epoch + 1) % t.checkpoint_every == 0 || epoch + 1 == t.epochs || stop {
+            checkpoint::save(dir, model, progress, epoch + 1, config, t.seed)?;
         }
         let shown: Vec<String> = train_means
             .iter()
@@ -220,21 +256,51 @@ pub fn train(
             shown.join("  ")
         );
         last = train_means;
+        done = epoch + 1;
+        if stop {
+            let why = stopped_early(exp, progress, done);
+            tracing::info!("{why}");
+            note = Some(why);
+            break;
+        }
     }
 
-    let test = write_test(model, data, t.eval_batch_size, streams, dir)?;
-    check_finite(t.epochs, None, &test, &last)?;
-    let vars = model
-        .varmap()
-        .data()
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the weights' lock was poisoned by a panic"))?;
-    checkpoint::write_tensors(
-        &dir.join("model.safetensors"),
-        vars.iter().map(|(k, v)| (k.as_str(), v.as_tensor())),
-        None,
+    checkpoint::write_weights(&dir.join(checkpoint::MODEL), model, done)?;
+    let tested = match t.test_weights {
+        TestWeights::Last => Some(done),
+        TestWeights::Best => {
+            let best = dir.join(checkpoint::BEST);
+            checkpoint::read_weights(&best, model, data.test.images.device())?
+        }
+    };
+    let test = write_test(
+        model,
+        data,
+        t.eval_batch_size,
+        streams,
+        dir,
+        (t.test_weights, tested),
     )?;
-    Ok(test)
+    check_finite(done, None, &test, &last)?;
+    Ok(Trained { test, note })
+}
+
+/// Why a run stopped before `train.epochs`, for the log and run.json.
+fn stopped_early(exp: &Experiment, progress: &Progress, done: usize) -> String {
+    let t = &exp.train;
+    let (patience, min_delta) = t
+        .early_stopping
+        .as_ref()
+        .map_or((0, 0.0), |s| (s.patience, s.min_delta));
+    let by = match min_delta {
+        0.0 => String::new(),
+        d => format!(" by more than {d}"),
+    };
+    let (metric, best_epoch, best) = progress.best().unwrap_or_default();
+    format!(
+        "stopped early after epoch {done} of {}: {metric} has not improved{by} for {patience} epochs (best {best:.6} after epoch {best_epoch})",
+        t.epochs
+    )
 }
 
 fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {

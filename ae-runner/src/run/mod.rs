@@ -8,6 +8,7 @@ pub mod epochs;
 pub mod folder;
 pub mod interrupt;
 pub mod lock;
+pub mod progress;
 
 use crate::config::Experiment;
 use crate::results::files::{move_aside, write_atomic};
@@ -21,9 +22,10 @@ use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::Device;
 use context::{build, DataCache};
-use epochs::Diverged;
+use epochs::{Diverged, Trained};
 use interrupt::{Interrupted, OpenRun};
 use lock::Lock;
+use progress::Progress;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -59,6 +61,8 @@ pub struct Run<'a> {
     pub streams: Streams,
     pub data: Dataset,
     pub model: Box<dyn Autoencoder>,
+    /// The schedule's and the monitor's state.
+    progress: Progress,
     status: Status,
     /// Epochs already done (from the checkpoint) and the seconds they took.
     start: usize,
@@ -103,6 +107,7 @@ impl<'a> Run<'a> {
 
         let lock = Lock::acquire(dir)?;
         let mut model = build(exp, &data, &device, streams)?;
+        let mut progress = Progress::new(exp, model.as_mut());
         let params: usize = model
             .varmap()
             .all_vars()
@@ -118,7 +123,7 @@ impl<'a> Run<'a> {
         let resolved = exp.resolved();
         let config = yaml::write(&resolved);
         let (start, status) = if resume {
-            let epochs = checkpoint::load(dir, model.as_mut(), &device)?;
+            let epochs = checkpoint::load(dir, model.as_mut(), &mut progress, &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
             folder::record_continuation(dir, &resolved, epochs)?;
             let mut s = Status::read(dir).unwrap_or_else(Status::started);
@@ -165,6 +170,7 @@ impl<'a> Run<'a> {
             streams,
             data,
             model,
+            progress,
             status,
             start,
             earlier,
@@ -176,17 +182,21 @@ impl<'a> Run<'a> {
     }
 
     /// The remaining epochs, the test metrics (test.csv) and the final weights; returns the
-    /// test metrics.
+    /// test metrics. The model keeps the weights the test used (`train.test_weights`).
     pub fn train(&mut self) -> Result<Vec<(String, f64)>> {
-        epochs::train(
+        let Trained { test, note } = epochs::train(
             self.exp,
             self.model.as_mut(),
+            &mut self.progress,
             &self.data,
             &self.streams,
             &self.dir,
             self.start,
             &self.config,
-        )
+        )?;
+        // Why a run stopped early stays in run.json beside its status.
+        self.status.message = note;
+        Ok(test)
     }
 
     /// Writes how the run ended (`result`: its metrics, or why it stopped) into run.json.
