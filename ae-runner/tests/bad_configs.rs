@@ -402,6 +402,9 @@ const CASES: &[Case] = &[
     Case { name: "early stopping patience 0", edit: &[], args: &["--set", "train.monitor=val_neg_elbo", "--set", "train.early_stopping={patience: 0}"], expect: &["train.early_stopping.patience", "at least 1"] },
     Case { name: "negative min_delta", edit: &[], args: &["--set", "train.monitor=val_neg_elbo", "--set", "train.early_stopping={min_delta: -0.1}"], expect: &["train.early_stopping.min_delta", "must be >= 0"] },
     Case { name: "best weights without a monitor", edit: &[], args: &["--set", "train.test_weights=best"], expect: &["train.monitor", "train.test_weights best needs it"] },
+    Case { name: "bound every epoch of a model without a likelihood", edit: &[("variant: vae", "variant: plain"), ("  kl_weight: 1.0\n", "")], args: &["--set", "eval.every=1"], expect: &["--set eval.every", "eval.every", "a model with a likelihood"] },
+    Case { name: "bound every epoch without samples", edit: &[], args: &["--set", "eval.every=1", "--set", "eval.iwae_k=0"], expect: &["eval.every", "needs eval.iwae_k > 0"] },
+    Case { name: "bound every epoch without validation images", edit: &[("val_size: 100", "val_size: 0")], args: &["--set", "eval.every=1"], expect: &["eval.every", "data.val_size is 0"] },
     Case { name: "unknown test weights", edit: &[], args: &["--set", "train.test_weights=first"], expect: &["train.test_weights", "first", "last", "best"] },
 ];
 

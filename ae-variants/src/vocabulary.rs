@@ -1,7 +1,7 @@
-//! The metrics a model reports on held-out images, known before any data is read: what the
-//! runner's `--check` needs to tell whether `train.monitor` names one of them. Asked of the
-//! model itself (built on the CPU and evaluated on two blank images) rather than of a second
-//! list beside its `evaluate`, which could drift from it.
+//! What a model reports, known before any data is read: the metrics on held-out images and
+//! whether it has a likelihood (an IWAE bound), which the runner's `--check` needs for
+//! `train.monitor` and `eval.every`. Asked of the model itself (built on the CPU and evaluated
+//! on two blank images) rather than of a second list beside its code, which could drift from it.
 
 use crate::backbone::BuildContext;
 use crate::config::ModelConfig;
@@ -13,9 +13,18 @@ use ae_core::rng::{Purpose, Streams};
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 
-/// What [`crate::Autoencoder::evaluate`] of the model `spec` describes returns, in its order
-/// (names and directions do not depend on the image size, so MNIST's stands for any).
-pub fn held_out_metrics(model: &ModelConfig, spec: &dyn Spec) -> Result<Vec<Metric>> {
+/// What a model reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocabulary {
+    /// What [`crate::Autoencoder::evaluate`] returns, in its order.
+    pub held_out: Vec<Metric>,
+    /// Whether [`crate::Autoencoder::log_weights`] gives the IWAE bound's weights.
+    pub likelihood: bool,
+}
+
+/// The vocabulary of the model `spec` describes (names and directions do not depend on the
+/// image size, so MNIST's stands for any).
+pub fn of(model: &ModelConfig, spec: &dyn Spec) -> Result<Vocabulary> {
     let device = Device::Cpu;
     let optimizer = OptimizerConfig::default();
     let image_shape = (1, 28, 28);
@@ -33,6 +42,12 @@ pub fn held_out_metrics(model: &ModelConfig, spec: &dyn Spec) -> Result<Vec<Metr
         labels: Tensor::zeros(2, DType::U32, &device)?,
     };
     let mut rng = ctx.streams.stream(Purpose::Eval, 0);
-    let named = ae_core::grad::no_grad(|| ae.evaluate(&blank, &mut rng))?;
-    Ok(named.into_iter().map(|(metric, _)| metric).collect())
+    ae_core::grad::no_grad(|| {
+        let named = ae.evaluate(&blank, &mut rng)?;
+        let likelihood = ae.log_weights(&blank.images, 1, &mut rng)?.is_some();
+        Ok(Vocabulary {
+            held_out: named.into_iter().map(|(metric, _)| metric).collect(),
+            likelihood,
+        })
+    })
 }

@@ -9,7 +9,6 @@ mod common;
 use ae_core::data::{Batches, DataConfig};
 use ae_core::metrics::{BCE, MSE, PSNR};
 use ae_core::rng::{Purpose, Streams};
-use ae_variants::vocabulary::held_out_metrics;
 use ae_variants::{checkpoint_state, registry, restore_state};
 use candle_core::Tensor;
 use candle_nn::Module;
@@ -66,9 +65,11 @@ fn every_model_trains_evaluates_samples_and_checkpoints_on_both_backbones() {
             assert_eq!(first, vec![MSE, PSNR, BCE], "{yaml}");
             // What --check takes for the model's validation metrics is what it reports.
             let (model, spec) = registry::read(serde_saphyr::from_str(&yaml).unwrap()).unwrap();
-            let listed = held_out_metrics(&model, spec.as_ref()).unwrap();
+            let listed = ae_variants::vocabulary::of(&model, spec.as_ref()).unwrap();
             let reported: Vec<_> = metrics.iter().map(|(m, _)| *m).collect();
-            assert_eq!(listed, reported, "{yaml}");
+            assert_eq!(listed.held_out, reported, "{yaml}");
+            let weights = ae.log_weights(&data.test.images, 2, &mut rng).unwrap();
+            assert_eq!(listed.likelihood, weights.is_some(), "{yaml}");
             for (m, v) in &metrics {
                 assert_eq!(v.dims(), &[32], "{yaml}: {m} is per image");
                 assert!(scalar(v).is_finite(), "{yaml}: {m}");

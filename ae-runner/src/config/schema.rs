@@ -102,19 +102,13 @@ impl TrainConfig {
         }
     }
 
-    /// Checks `train.monitor` against the metrics the model reports on validation images
-    /// (`metrics`, asked of the model only when a monitor is set or needed) and `val_size`;
-    /// returns the direction in which it improves (Min without a monitor).
-    fn validate_monitor(
-        &self,
-        val_size: usize,
-        metrics: impl FnOnce() -> Result<Vec<Metric>, ConfigError>,
-    ) -> Result<Mode, ConfigError> {
+    /// Checks `train.monitor` against the metrics the model reports on validation images and
+    /// `val_size`; returns the direction in which it improves (Min without a monitor).
+    fn validate_monitor(&self, val_size: usize, metrics: &[Metric]) -> Result<Mode, ConfigError> {
         let needed_by = self.monitor_needed_by();
         if self.monitor.is_none() && needed_by.is_none() {
             return Ok(Mode::Min);
         }
-        let metrics = metrics()?;
         let allowed = metrics
             .iter()
             .map(|m| format!("val_{}", m.name))
@@ -247,6 +241,10 @@ pub struct EvalConfig {
     pub iwae_k: usize,
     /// Test images the bound is estimated on, the first ones (0: all).
     pub iwae_images: usize,
+    /// Epochs between IWAE bounds on validation images during training (0: none).
+    pub every: usize,
+    /// Validation images those bounds are estimated on, the first ones (0: all).
+    pub every_images: usize,
     /// A linear probe (logistic regression) on the codes.
     pub probe: bool,
     /// Neighbours of the k-NN classifier on the codes (0: off).
@@ -313,6 +311,8 @@ impl Default for EvalConfig {
         Self {
             iwae_k: 100,
             iwae_images: 1000,
+            every: 0,
+            every_images: 1000,
             probe: true,
             knn_k: 5,
             fit_images: 10000,
@@ -335,6 +335,22 @@ impl EvalConfig {
                 )
             },
         )
+    }
+
+    /// `every` needs the bound (`iwae_k`), a model with a likelihood and validation images.
+    fn validate_every(&self, val_size: usize, likelihood: bool) -> Result<(), ConfigError> {
+        if self.every == 0 {
+            return Ok(());
+        }
+        ensure(self.iwae_k > 0, "eval.every", || {
+            "needs eval.iwae_k > 0: the bound's samples per image".into()
+        })?;
+        ensure(likelihood, "eval.every", || {
+            "the IWAE bound needs a model with a likelihood (vae)".into()
+        })?;
+        ensure(val_size > 0, "eval.every", || {
+            "the bound is on validation images, but data.val_size is 0".into()
+        })
     }
 
     /// The settings as (name, value) columns of eval.csv.
@@ -380,10 +396,20 @@ pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experime
     raw.train.validate()?;
     raw.eval.validate()?;
     let (model, spec) = ae_variants::registry::read(raw.model)?;
-    let monitor_mode = raw.train.validate_monitor(raw.data.val_size, || {
-        ae_variants::vocabulary::held_out_metrics(&model, spec.as_ref())
-            .map_err(|e| ConfigError::new("model", format!("{e:#}")))
-    })?;
+    // Asked of the model only where a key needs it: it builds the model once.
+    let monitor_mode = if raw.train.monitor.is_some()
+        || raw.train.monitor_needed_by().is_some()
+        || raw.eval.every > 0
+    {
+        let vocabulary = ae_variants::vocabulary::of(&model, spec.as_ref())
+            .map_err(|e| ConfigError::new("model", format!("{e:#}")))?;
+        raw.eval
+            .validate_every(raw.data.val_size, vocabulary.likelihood)?;
+        raw.train
+            .validate_monitor(raw.data.val_size, &vocabulary.held_out)?
+    } else {
+        Mode::Min
+    };
     Ok(Experiment {
         name,
         data: raw.data,

@@ -7,10 +7,10 @@ pub mod pictures;
 
 use crate::config::{EvalConfig, Experiment};
 use crate::results::evaluations;
+use crate::run::bound::iwae_nll;
 use crate::run::context::DataCache;
-use crate::run::interrupt::{self, Interrupted};
+use crate::run::interrupt;
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
-use ae_core::eval::iwae::log_mean_exp;
 use ae_core::eval::{auroc, knn_accuracy, linear_probe, ProbeConfig};
 use ae_core::metrics::MSE;
 use ae_core::rng::{Purpose, Streams};
@@ -292,39 +292,6 @@ fn classifiers(
         interrupt::check()?;
     }
     Ok(out)
-}
-
-/// -log p(x) by the IWAE bound with `k` samples, averaged over `images`; None for a variant
-/// without a likelihood. Images go in groups of about 4M decoded pixels.
-fn iwae_nll(
-    model: &dyn Autoencoder,
-    images: &Tensor,
-    k: usize,
-    streams: &Streams,
-) -> Result<Option<f64>> {
-    let (n, dim) = images.dims2()?;
-    let per = ((1usize << 22) / (k * dim).max(1)).max(1);
-    let mut rng = streams.stream(Purpose::Eval, 2);
-    let bar = indicatif::ProgressBar::new(n as u64);
-    if n * k < 1_000_000 {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let mut total = 0f64;
-    for x in chunks(images, per)? {
-        let Some(lw) = model.log_weights(&x, k, &mut rng)? else {
-            return Ok(None);
-        };
-        let s = log_mean_exp(&lw)?.sum_all()?.to_dtype(DType::F64)?;
-        total += s.to_scalar::<f64>()?;
-        bar.inc(x.dim(0)? as u64);
-        // The full bound takes minutes: Ctrl-C stops here, and the run resumes into it.
-        if let Some(sig) = interrupt::received() {
-            bar.abandon();
-            return Err(Interrupted(sig).into());
-        }
-    }
-    bar.finish_and_clear();
-    Ok(Some(-total / n as f64))
 }
 
 /// The anomaly scores of each test image: its reconstruction error (`mse`) and, where the

@@ -4,6 +4,7 @@
 use crate::config::{Experiment, TestWeights};
 use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
+use crate::run::bound::iwae_nll;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
 use crate::run::progress::Progress;
@@ -212,6 +213,7 @@ pub fn train(
             None => vec![],
         };
         check_finite(epoch + 1, None, &val, &last)?;
+        let bound = val_bound(exp, model, data, streams, epoch + 1)?;
         let test = match t.test_each_epoch {
             true => evaluate(model, &data.test, t.eval_batch_size, streams)?,
             false => vec![],
@@ -224,6 +226,10 @@ pub fn train(
                 .map(|(k, v)| (format!("train_{k}"), fmt(*v))),
         );
         row.extend(val.iter().map(|(k, v)| (format!("val_{k}"), fmt(*v))));
+        if let Some((name, value)) = &bound {
+            // Empty in the epochs between bounds: the column is in every row.
+            row.push((format!("val_{name}"), value.map(fmt).unwrap_or_default()));
+        }
         row.extend(test.iter().map(|(k, v)| (format!("test_{k}"), fmt(*v))));
         // Rates to full precision: a schedule's small steps would vanish in six digits.
         row.extend(lrs.iter().map(|(k, v)| (k.clone(), format!("{v:e}"))));
@@ -247,6 +253,11 @@ pub fn train(
                 val.iter()
                     .filter(|(k, _)| *k == MSE.name || *k == NEG_ELBO.name)
                     .map(|(k, v)| format!("val {k} {v:.4}")),
+            )
+            .chain(
+                bound
+                    .iter()
+                    .filter_map(|(k, v)| Some(format!("val {k} {:.4}", (*v)?))),
             )
             .collect();
         tracing::info!(
@@ -283,6 +294,34 @@ pub fn train(
     )?;
     check_finite(done, None, &test, &last)?;
     Ok(Trained { test, note })
+}
+
+/// With `eval.every`: the IWAE bound's name and, in the epochs it is due, its value on the
+/// first `eval.every_images` validation images (the same draws every time, so that the curve
+/// follows the weights, not the noise).
+fn val_bound(
+    exp: &Experiment,
+    model: &dyn Autoencoder,
+    data: &Dataset,
+    streams: &Streams,
+    epoch: usize,
+) -> Result<Option<(String, Option<f64>)>> {
+    let e = &exp.eval;
+    let Some(val) = data.val.as_ref().filter(|_| e.every > 0) else {
+        return Ok(None);
+    };
+    let name = format!("iwae{}_nll", e.iwae_k);
+    let due = epoch.is_multiple_of(e.every) || epoch == exp.train.epochs;
+    if !due {
+        return Ok(Some((name, None)));
+    }
+    let n = match e.every_images {
+        0 => val.len(),
+        n => n.min(val.len()),
+    };
+    let images = val.images.narrow(0, 0, n)?;
+    let value = ae_core::grad::no_grad(|| iwae_nll(model, &images, e.iwae_k, streams))?;
+    Ok(Some((name, value)))
 }
 
 /// Why a run stopped before `train.epochs`, for the log and run.json.

@@ -2,6 +2,7 @@
 //! metrics, and run.json saying how it ended. What is evaluated after training is the layer
 //! above's (`eval`), called between [`Run::train`] and [`Run::finish`].
 
+pub mod bound;
 pub mod checkpoint;
 pub mod context;
 pub mod epochs;
