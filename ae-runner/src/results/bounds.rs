@@ -6,7 +6,7 @@
 /// The lowest and highest value a metric can take (either may be infinite).
 pub type Range = (f64, f64);
 
-const NONNEGATIVE: Option<Range> = Some((0.0, f64::INFINITY));
+pub const NONNEGATIVE: Option<Range> = Some((0.0, f64::INFINITY));
 const UNIT: Option<Range> = Some((0.0, 1.0));
 
 /// The metrics and loss terms the models declare, with their ranges.

@@ -9,7 +9,7 @@
 //! the report read, and the workspace keeps no plotting dependency (plotters and its backends
 //! would be the largest one beside candle, for four kinds of plot).
 
-use crate::results::bounds::{bounds, Range};
+use crate::results::bounds::{bounds, Range, NONNEGATIVE};
 use crate::results::files::write_atomic;
 use crate::results::records::leaf;
 use crate::results::stats::{constants, Constant, Group, Stat};
@@ -545,8 +545,51 @@ pub fn curves_svg(metrics_csv: &str, same: &[(&str, &str)]) -> Result<Option<Str
             ..Panel::default()
         })
         .filter(|p| !p.series.is_empty())
+        .chain(rate_panel(&header, &rows, epoch_col))
         .collect();
     Ok((!panels.is_empty()).then(|| render(&panels, &SMALL, &[])))
+}
+
+/// The learning rate against the epoch, one series per optimiser (`lr`, `lr_<optimiser>`),
+/// where a schedule moves it; None for a constant rate.
+fn rate_panel(header: &[String], rows: &[Vec<f64>], epoch_col: usize) -> Option<Panel> {
+    let cols: Vec<(usize, &str)> = header
+        .iter()
+        .enumerate()
+        .filter_map(|(i, h)| match h.as_str() {
+            "lr" => Some((i, "rate")),
+            h => h.strip_prefix("lr_").map(|name| (i, name)),
+        })
+        .collect();
+    let first = rows.first()?;
+    let moves = cols
+        .iter()
+        .any(|&(i, _)| rows.iter().any(|r| r[i] != first[i]));
+    if !moves {
+        return None;
+    }
+    let epochs: Vec<f64> = rows.iter().map(|r| r[epoch_col]).collect();
+    Some(Panel {
+        title: "learning rate".into(),
+        x_label: "epoch".into(),
+        series: cols
+            .iter()
+            .enumerate()
+            .map(|(color, &(i, name))| Series {
+                label: name.to_string(),
+                color,
+                points: rows
+                    .iter()
+                    .filter(|r| r[i].is_finite())
+                    .map(|r| Point::at(r[epoch_col], r[i]))
+                    .collect(),
+            })
+            .collect(),
+        lines: true,
+        x_ticks: Some(epoch_ticks(&epochs)),
+        y_bounds: NONNEGATIVE,
+        ..Panel::default()
+    })
 }
 
 /// The most ticks on an epoch axis.
@@ -797,6 +840,21 @@ mod tests {
             texts(&svg, "legend"),
             ["train", "train", "validation", "test", "validation"]
         );
+    }
+
+    #[test]
+    fn a_schedule_gets_a_panel_of_its_rates_and_a_constant_rate_none() {
+        let csv = "epoch,train_loss,lr_ae,lr_disc,seconds\n\
+                   1,0.5,1e-3,4e-4,1.0\n\
+                   2,0.4,5e-4,2e-4,1.0\n\
+                   3,0.3,2.5e-4,1e-4,1.0\n";
+        let svg = curves_svg(csv, &[]).unwrap().unwrap();
+        assert_eq!(texts(&svg, "title"), ["loss", "learning rate"]);
+        assert_eq!(texts(&svg, "legend"), ["train", "ae", "disc"]);
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        let constant = "epoch,train_loss,lr,seconds\n1,0.5,1e-3,1.0\n2,0.4,1e-3,1.0\n";
+        let svg = curves_svg(constant, &[]).unwrap().unwrap();
+        assert_eq!(texts(&svg, "title"), ["loss"]);
     }
 
     #[test]
