@@ -115,6 +115,13 @@ impl Monitor {
         (self.best_epoch, self.best)
     }
 
+    /// Whether patience has run out: the run stopped early.
+    pub fn stopped(&self) -> bool {
+        self.stopping
+            .as_ref()
+            .is_some_and(|s| self.waited >= s.patience)
+    }
+
     /// `[best, best epoch, reference, epochs waited]`, for a checkpoint (counts are exact in
     /// f64; the values may be infinite before the first epoch).
     pub fn state(&self) -> Vec<f64> {
@@ -222,6 +229,9 @@ mod tests {
         assert_eq!(b.best(), (5, 0.89));
         // 0.89 was the last real improvement; 0.99 and 0.98 wait 1 and 2 epochs.
         assert_eq!(b.state()[2..], [0.89, 2.0]);
+        assert!(!b.stopped());
+        b.see(8, 0.95);
+        assert!(b.stopped());
         assert!(b.restore(&[1.0, 0.5, 2.0, 0.0]).is_err());
         assert!(b.restore(&[1.0]).is_err());
     }

@@ -172,6 +172,20 @@ fn early_stopping_ends_the_run_and_the_best_weights_are_tested() {
         "{}",
         stdout(&again)
     );
+    // As if killed after the checkpoint of the epoch that stopped it, before the end: the
+    // run resumes into its test alone, with no fourth epoch.
+    let json = dir.join("run.json");
+    let killed = status.replace("\"finished\"", "\"interrupted\"");
+    std::fs::write(&json, killed).unwrap();
+    std::fs::remove_file(dir.join("test.csv")).unwrap();
+    run(&out, "experiments/vae.yaml", &args);
+    assert_eq!(column(&dir, "epoch"), [1.0, 2.0, 3.0]);
+    assert_eq!(std::fs::read_to_string(dir.join("test.csv")).unwrap(), test);
+    let status = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        status.contains("stopped early after epoch 3 of 8"),
+        "{status}"
+    );
     // Evaluated again from best.safetensors: the same test metrics.
     let o = ae_runner(&["eval", dir.to_str().unwrap(), "--device", "cpu"]);
     assert!(o.status.success(), "{}", stderr(&o));

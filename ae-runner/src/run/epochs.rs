@@ -169,8 +169,14 @@ pub fn train(
     let mut last: Vec<(String, f64)> = Vec::new();
     let mut done = start;
     let mut note = None;
+    let end = if progress.finished_early() {
+        note = Some(stopped_early(exp, progress, start));
+        start
+    } else {
+        t.epochs
+    };
     progress.apply(model);
-    for epoch in start..t.epochs {
+    for epoch in start..end {
         let t0 = Instant::now();
         model.start_epoch(epoch);
         // The rates the epoch starts with (a `per: step` schedule moves them within it).

@@ -130,11 +130,12 @@ fn longer(dir: &Path, old: &Value, new: &Value) -> Option<usize> {
 
 /// Rewrites config.yaml for a run resumed under `resolved`, when that differs from the config
 /// it holds (a finished run continued for more epochs): the new config, with the provenance it
-/// had and a `continued` entry (after which epoch, to how many, when, the command).
-pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow::Result<()> {
+/// had and a `continued` entry (after which epoch, to how many, when, the command). Returns
+/// whether it was such a continuation.
+pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow::Result<bool> {
     let (stored, mut provenance) = read_config(dir)?;
     if stored == *resolved {
-        return Ok(());
+        return Ok(false);
     }
     let entry = serde_json::json!({
         "after_epoch": from,
@@ -152,7 +153,8 @@ pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow:
     if let Some(m) = config.as_object_mut() {
         m.insert("provenance".into(), provenance);
     }
-    write_atomic(&dir.join("config.yaml"), yaml::write(&config).as_bytes())
+    write_atomic(&dir.join("config.yaml"), yaml::write(&config).as_bytes())?;
+    Ok(true)
 }
 
 /// The changed settings, one indented line each (`  model.hidden: [256, 64] -> [256, 32]`).

@@ -23,6 +23,7 @@ pub struct Progress {
     names: Vec<&'static str>,
     /// A constant rate needs no state (checkpoints from before schedules have none).
     constant: bool,
+    finished_early: bool,
 }
 
 impl Progress {
@@ -47,6 +48,7 @@ impl Progress {
             monitor,
             names,
             constant: t.schedule == ScheduleConfig::default(),
+            finished_early: false,
         }
     }
 
@@ -106,6 +108,21 @@ impl Progress {
         let (name, m) = self.monitor.as_ref()?;
         let (epoch, value) = m.best();
         (epoch > 0).then(|| (format!("val_{name}"), epoch, value))
+    }
+
+    /// Whether early stopping's patience is spent (the run stopped early).
+    pub fn stopped(&self) -> bool {
+        self.monitor.as_ref().is_some_and(|(_, m)| m.stopped())
+    }
+
+    /// Marks a run resumed after the epoch that stopped it early: it trains no more epochs.
+    pub fn finish_early(&mut self) {
+        self.finished_early = true;
+    }
+
+    /// Whether the run stopped early before it was resumed ([`Progress::finish_early`]).
+    pub fn finished_early(&self) -> bool {
+        self.finished_early
     }
 
     /// The checkpoint's tensors of this state.
