@@ -198,6 +198,27 @@ const CASES: &[Case] = &[
         expect: &["case.yaml:10", "model.likelihood", "bernoulli"],
     },
     Case {
+        name: "zero training samples",
+        edit: &[("kl_weight: 1.0", "kl_weight: 1.0\n  train_samples: 0")],
+        args: &[],
+        expect: &["case.yaml:11", "model.train_samples", "at least 1"],
+    },
+    Case {
+        name: "kl weight with the k-sample bound",
+        edit: &[("kl_weight: 1.0", "kl_weight: 0.5\n  train_samples: 5")],
+        args: &[],
+        expect: &["case.yaml:10", "model.kl_weight", "model.train_samples = 5"],
+    },
+    Case {
+        name: "kl warm-up with the k-sample bound",
+        edit: &[(
+            "kl_weight: 1.0",
+            "kl_weight: 1.0\n  warmup_epochs: 2\n  train_samples: 5",
+        )],
+        args: &[],
+        expect: &["case.yaml:11", "model.warmup_epochs", "model.train_samples = 5"],
+    },
+    Case {
         name: "dropout rate one",
         edit: &[
             ("variant: vae", "variant: dropout"),

@@ -72,6 +72,11 @@ fn variants_drawn_ahead_give_the_same_numbers() {
         ("{variant: adversarial, prior: gaussian}", "none"),
         ("{variant: vae, kl_weight: 0.5}", "dynamic"),
         ("{variant: vae, arch: conv, channels: [4, 8]}", "none"),
+        ("{variant: vae, train_samples: 3}", "dynamic"),
+        (
+            "{variant: vae, arch: conv, channels: [4, 8], train_samples: 2}",
+            "none",
+        ),
     ];
     for (yaml, binarize) in cases {
         let data = mnist(binarize);

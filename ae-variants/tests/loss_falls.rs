@@ -6,7 +6,7 @@ mod common;
 use ae_core::data::{Batches, DataConfig, Dataset};
 use ae_core::eval::iwae::log_mean_exp;
 use ae_core::rng::{Purpose, Streams};
-use ae_variants::vae::NEG_ELBO;
+use ae_variants::vae::{iwae_loss, NEG_ELBO};
 use ae_variants::Autoencoder;
 
 fn mnist(n: usize) -> Dataset {
@@ -98,6 +98,70 @@ fn vae_loss_falls() {
         "{variant: vae, likelihood: gaussian, sigma: 0.3}",
         0.9,
     );
+}
+
+/// Trains `steps` steps as [`train`] does and returns every step's terms by name.
+fn train_terms(model_yaml: &str, steps: usize) -> Vec<Vec<(String, f64)>> {
+    let data = mnist(320);
+    let streams = Streams::new(1);
+    let mut ae = common::build(model_yaml, &data, streams);
+    let mut rng = streams.stream(Purpose::Train, 0);
+    let mut out = Vec::new();
+    for epoch in 0.. {
+        ae.start_epoch(epoch);
+        for x in Batches::new(&data, 32, &streams, epoch as u64).unwrap() {
+            let terms = ae.train_step(&x.unwrap(), &mut rng).unwrap();
+            out.push(
+                terms
+                    .iter()
+                    .map(|(m, v)| (m.name.to_string(), v.to_scalar::<f32>().unwrap() as f64))
+                    .collect(),
+            );
+            if out.len() == steps {
+                return out;
+            }
+        }
+    }
+    unreachable!()
+}
+
+/// The mean of the term `name` over `steps`.
+fn mean_of(steps: &[Vec<(String, f64)>], name: &str) -> f64 {
+    let v: Vec<f64> = steps
+        .iter()
+        .map(|t| t.iter().find(|(n, _)| n == name).expect(name).1)
+        .collect();
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// The importance-weighted objective (k = 5) falls over 300 steps, and on the same batches
+/// the k-sample bound is below the one-sample negative ELBO logged beside it.
+#[test]
+fn vae_importance_weighted_objective_falls() {
+    let steps = train_terms("{variant: vae, train_samples: 5}", 300);
+    let names: Vec<&str> = steps[0].iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["loss", "iwae5_loss", "nll", "kl"]);
+    let name = iwae_loss(5).name;
+    let (first, last) = (mean_of(&steps[..10], name), mean_of(&steps[290..], name));
+    assert!(
+        first.is_finite() && last < 0.6 * first,
+        "iwae5_loss {first:.2} -> {last:.2}"
+    );
+    let elbo = mean_of(&steps[250..], "loss");
+    let bound = mean_of(&steps[250..], name);
+    assert!(
+        bound < elbo,
+        "iwae5_loss {bound:.3}, one-sample loss {elbo:.3}"
+    );
+}
+
+/// train_samples: 1, the default, trains exactly as before: the same losses, step by step.
+#[test]
+fn vae_with_one_training_sample_is_the_default() {
+    let default = train_terms("{variant: vae}", 30);
+    let one = train_terms("{variant: vae, train_samples: 1}", 30);
+    assert_eq!(default, one);
+    assert_eq!(default[0].len(), 3);
 }
 
 /// The IWAE bound with k = 1 is the ELBO in expectation, and it rises with k (Burda et al.,
