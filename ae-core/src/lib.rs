@@ -1,5 +1,5 @@
-//! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimiser and
-//! its learning-rate schedules, seeded random streams and image grids. Nothing here knows about
+//! What every aelab autoencoder is built from: layers, losses, data, metrics, the optimisers and
+//! their learning-rate schedules, seeded random streams and image grids. Nothing here knows about
 //! variants or YAML files.
 
 pub mod activation;

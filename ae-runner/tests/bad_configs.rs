@@ -427,6 +427,109 @@ const CASES: &[Case] = &[
     Case { name: "bound every epoch without samples", edit: &[], args: &["--set", "eval.every=1", "--set", "eval.iwae_k=0"], expect: &["eval.every", "needs eval.iwae_k > 0"] },
     Case { name: "bound every epoch without validation images", edit: &[("val_size: 100", "val_size: 0")], args: &["--set", "eval.every=1"], expect: &["eval.every", "data.val_size is 0"] },
     Case { name: "unknown test weights", edit: &[], args: &["--set", "train.test_weights=first"], expect: &["train.test_weights", "first", "last", "best"] },
+    Case {
+        name: "an sgd key under adam",
+        edit: &[("lr: 1.0e-3", "lr: 1.0e-3, momentum: 0.9")],
+        args: &[],
+        expect: &[
+            "case.yaml:14",
+            "train.optimizer.momentum: unknown key `momentum` for kind `adam`",
+            "a key of sgd and rmsprop",
+        ],
+    },
+    Case {
+        name: "an adam key under rmsprop, a line of its own",
+        edit: &[(
+            "  optimizer: { kind: adam, lr: 1.0e-3 }\n",
+            "  optimizer:\n    kind: rmsprop\n    lr: 1.0e-3\n    momentum: 0.9\n    beta2: 0.99\n",
+        )],
+        args: &[],
+        expect: &[
+            "case.yaml:18",
+            "train.optimizer.beta2",
+            "for kind `rmsprop` (it is a key of adam and adamw)",
+            "allowed: kind, lr, alpha, eps, momentum, centered",
+        ],
+    },
+    Case {
+        name: "an rmsprop key under sgd, by --set",
+        edit: &[],
+        args: &["--set", "train.optimizer.kind=sgd", "--set", "train.optimizer.centered=true"],
+        expect: &[
+            "--set train.optimizer.centered=true",
+            "for kind `sgd` (it is a key of rmsprop)",
+        ],
+    },
+    Case {
+        name: "unknown optimizer kind",
+        edit: &[("kind: adam", "kind: adagrad")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.kind", "`adamw`, `sgd`, `rmsprop`"],
+    },
+    Case {
+        name: "negative sgd momentum",
+        edit: &[("kind: adam", "kind: sgd, momentum: -0.9")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.momentum", "must be >= 0"],
+    },
+    Case {
+        name: "sgd dampening above one",
+        edit: &[("kind: adam", "kind: sgd, momentum: 0.9, dampening: 1.5")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.dampening", "[0, 1]"],
+    },
+    Case {
+        name: "nesterov without momentum",
+        edit: &[("kind: adam", "kind: sgd, nesterov: true")],
+        args: &[],
+        expect: &[
+            "case.yaml:14",
+            "train.optimizer.nesterov",
+            "needs momentum > 0 and dampening 0",
+        ],
+    },
+    Case {
+        name: "nesterov with dampening, by --set",
+        edit: &[("kind: adam", "kind: sgd, momentum: 0.9, dampening: 0.1")],
+        args: &["--set", "train.optimizer.nesterov=true"],
+        expect: &["--set train.optimizer.nesterov=true", "dampening 0.1"],
+    },
+    Case {
+        name: "nesterov not a flag",
+        edit: &[("kind: adam", "kind: sgd, momentum: 0.9, nesterov: 1")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.nesterov", "invalid type"],
+    },
+    Case {
+        name: "rmsprop alpha one",
+        edit: &[("kind: adam", "kind: rmsprop, alpha: 1.0")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.alpha", "[0, 1)"],
+    },
+    Case {
+        name: "rmsprop eps zero",
+        edit: &[("kind: adam", "kind: rmsprop, eps: 0")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.eps", "must be > 0"],
+    },
+    Case {
+        name: "negative rmsprop momentum",
+        edit: &[("kind: adam", "kind: rmsprop, momentum: -0.5")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.momentum", "must be >= 0"],
+    },
+    Case {
+        name: "adamw negative weight decay",
+        edit: &[("kind: adam", "kind: adamw, weight_decay: -0.01")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.weight_decay", "must be >= 0"],
+    },
+    Case {
+        name: "adam beta1 negative",
+        edit: &[("lr: 1.0e-3", "lr: 1.0e-3, beta1: -0.1")],
+        args: &[],
+        expect: &["case.yaml:14", "train.optimizer.beta1", "[0, 1)"],
+    },
 ];
 
 #[test]

@@ -2,6 +2,7 @@
 //! and the model registry, so a model or key added without its docs fails here.
 
 use ae_core::data::DataConfig;
+use ae_core::optim::{self, OptimizerConfig};
 use ae_runner::config::{EvalConfig, TrainConfig};
 use ae_runner::results::yaml::{self, Value};
 use ae_variants::{registry, COMMON_KEYS};
@@ -106,11 +107,28 @@ fn problems(doc: &str) -> Vec<String> {
             out.push(format!("`## model` does not list `{name}` as a variant"));
         }
     }
-    out.extend(missing(
-        doc,
-        "## train",
-        &keys_of(serde_json::to_value(TrainConfig::default()).unwrap()),
-    ));
+    // Every optimizer kind's keys, not only the default kind's.
+    let mut train = keys_of(serde_json::to_value(TrainConfig::default()).unwrap());
+    for kind in optim::KINDS {
+        let cfg = OptimizerConfig::of_kind(kind).unwrap();
+        leaves(&serde_json::to_value(cfg).unwrap(), "optimizer", &mut train);
+        let row = section(doc, "## train")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("| `optimizer.kind` |"))
+            .unwrap_or_default();
+        if !row
+            .split('|')
+            .nth(3)
+            .unwrap_or_default()
+            .contains(&format!("`{kind}`"))
+        {
+            out.push(format!(
+                "`## train` does not list `{kind}` as an optimizer kind"
+            ));
+        }
+    }
+    out.extend(missing(doc, "## train", &train));
     out.extend(missing(
         doc,
         "## eval",
@@ -149,6 +167,17 @@ fn a_key_or_model_missing_from_the_reference_is_found() {
     let p = problems(&cut).join("\n");
     assert!(p.contains("`### vae` lacks `kl_weight`"), "{p}");
     assert!(p.contains("`## train` lacks `log_every`"), "{p}");
+    let no_alpha = doc.replace("| `optimizer.alpha` |", "| optimizer.alpha |");
+    let p = problems(&no_alpha).join("\n");
+    assert!(p.contains("`## train` lacks `optimizer.alpha`"), "{p}");
+    let kinds = doc
+        .lines()
+        .find(|l| l.starts_with("| `optimizer.kind` |"))
+        .unwrap();
+    let unlisted = doc.replace(kinds, &kinds.replace("`rmsprop`", "rmsprop"));
+    assert!(problems(&unlisted)
+        .join("\n")
+        .contains("`rmsprop` as an optimizer kind"));
     let row = doc
         .lines()
         .find(|l| l.starts_with("| `variant` |"))

@@ -285,3 +285,81 @@ fn a_finished_run_continued_for_more_epochs_equals_one_trained_that_long() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("already finished"), "{}", stdout(&o));
 }
+
+/// The same with RMSprop's three state rows per weight (square average, gradient average and
+/// momentum buffer, all in the checkpoint): a run SIGKILLed after one epoch and again after
+/// three, then resumed, ends with the numbers of a run never killed.
+#[test]
+fn rmsprop_with_momentum_and_centered_killed_and_resumed_gives_the_same_numbers() {
+    let rmsprop = [
+        "--set",
+        "train.optimizer.kind=rmsprop",
+        "--set",
+        "train.optimizer.lr=1.0e-4",
+        "--set",
+        "train.optimizer.momentum=0.9",
+        "--set",
+        "train.optimizer.centered=true",
+        "--set",
+        "train.epochs=4",
+    ];
+    let start = |out: &Path| {
+        let mut args = ARGS.to_vec();
+        args.extend(rmsprop);
+        args.extend(["--out", out.to_str().unwrap()]);
+        spawn(&args, true)
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let o = start(&whole).wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let want = numbers(&whole);
+    assert_eq!(want.0.len(), 4);
+
+    let out = tmp.path().join("killed");
+    let metrics = run_dir(&out).join("metrics.csv");
+    let mut kills = 0;
+    for epochs in [1, 3] {
+        let mut child = start(&out);
+        let t0 = Instant::now();
+        // metrics.csv: a header and a row per finished epoch.
+        let done =
+            || std::fs::read_to_string(&metrics).map_or(0, |t| t.lines().count().saturating_sub(1));
+        while done() < epochs
+            && child.try_wait().unwrap().is_none()
+            && t0.elapsed() < Duration::from_secs(120)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills > 0, "no run was killed: each finished first");
+    let state = candle_core::safetensors::load(
+        run_dir(&out).join("checkpoint.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let (name, rows) = state
+        .iter()
+        .find(|(k, _)| k.starts_with("optim.vae.") && !k.ends_with(".steps"))
+        .unwrap();
+    assert_eq!(
+        rows.dims()[0],
+        3,
+        "{name}: square_avg, grad_avg, momentum_buffer"
+    );
+    let last = start(&out).wait_with_output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let got = numbers(&out);
+    let epochs: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"], "each epoch once");
+    assert_eq!(got, want);
+}

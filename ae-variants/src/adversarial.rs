@@ -1,6 +1,6 @@
 //! Adversarial autoencoder (Makhzani et al. 2015): each batch a reconstruction phase (encoder
 //! and decoder), a discriminator phase (prior draws against codes) and a generator phase (the
-//! encoder fools the discriminator), each with its own Adam.
+//! encoder fools the discriminator), each with its own optimiser.
 
 use crate::backbone::{recon_metrics, Backbone, BuildContext, Recon};
 use crate::config::ModelConfig;

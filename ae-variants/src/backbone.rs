@@ -8,7 +8,7 @@ use ae_core::conv::{ConvDecoder, ConvEncoder};
 use ae_core::layers::{initialize, Mlp};
 use ae_core::losses::{bce_with_logits, mse_per_image};
 use ae_core::metrics::{psnr_per_image, Named, BCE, MSE, PSNR};
-use ae_core::optim::{Adam, OptimizerConfig};
+use ae_core::optim::{Optimizer, OptimizerConfig};
 use ae_core::rng::{Purpose, Streams};
 use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::{Module, VarBuilder, VarMap};
@@ -97,7 +97,7 @@ pub struct Backbone {
     pub varmap: VarMap,
     pub encoder: Net,
     pub decoder: Net,
-    pub optimizers: Vec<(&'static str, Adam)>,
+    pub optimizers: Vec<(&'static str, Optimizer)>,
 }
 
 impl Backbone {
@@ -168,7 +168,7 @@ impl Backbone {
         prefixes: &[&str],
         cfg: OptimizerConfig,
     ) -> Result<Self> {
-        let opt = Adam::new(self.vars(prefixes), cfg)?;
+        let opt = Optimizer::new(self.vars(prefixes), cfg)?;
         self.optimizers.push((name, opt));
         Ok(self)
     }

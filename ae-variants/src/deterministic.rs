@@ -68,7 +68,7 @@ pub trait Recipe: 'static {
     }
 }
 
-/// Encoder, decoder, one Adam, one reconstruction loss and a recipe.
+/// Encoder, decoder, one optimiser, one reconstruction loss and a recipe.
 pub struct Deterministic<R> {
     net: Backbone,
     loss: Recon,

@@ -6,7 +6,7 @@ use crate::backbone::{Backbone, BuildContext};
 use crate::config::ModelConfig;
 use ae_core::data::Split;
 use ae_core::metrics::Named;
-use ae_core::optim::Adam;
+use ae_core::optim::Optimizer;
 use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
@@ -76,7 +76,7 @@ pub trait Autoencoder {
         &self.backbone().varmap
     }
     /// The optimisers by name, for checkpoints.
-    fn optimizers(&mut self) -> Vec<(&'static str, &mut Adam)> {
+    fn optimizers(&mut self) -> Vec<(&'static str, &mut Optimizer)> {
         self.backbone_mut()
             .optimizers
             .iter_mut()

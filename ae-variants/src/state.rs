@@ -7,7 +7,7 @@ use candle_core::Tensor;
 use std::collections::HashMap;
 
 /// Everything a checkpoint needs to continue training exactly: `weights.<var>` and
-/// `optim.<optimiser>.<var>` (Adam's moments) and `optim.<optimiser>.steps`.
+/// `optim.<optimiser>.<var>` (the optimiser's state rows) and `optim.<optimiser>.steps`.
 pub fn checkpoint_state(ae: &mut dyn Autoencoder) -> Result<HashMap<String, Tensor>> {
     let mut state: HashMap<String, Tensor> = ae
         .varmap()

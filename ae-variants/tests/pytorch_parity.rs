@@ -76,12 +76,11 @@ fn seed_ae_matches_pytorch_step_by_step() -> anyhow::Result<()> {
         let got = ae.train_step(&batch, &mut rng)?[0].1.to_scalar::<f32>()?;
         worst = worst.max((got - w).abs() / w);
     }
-    eprintln!(
-        "largest relative difference of the 200 losses: {:.4}%",
-        worst * 100.0
-    );
-    // Float rounding makes the two trajectories drift apart slowly; 200 steps stay within 0.5%
-    // (a wrong Adam, init or loss scale is off by far more).
-    assert!(worst < 5e-3, "losses differ by up to {:.3}%", worst * 100.0);
+    eprintln!("largest relative difference of the 200 losses: {worst:.1e}");
+    // Float rounding makes the two trajectories drift apart slowly. With Adam's arithmetic
+    // as torch's (ae-core/src/optim/rules.rs) 200 steps stay within 3e-7 on an AVX-512 CPU;
+    // the earlier Adam, 1 - beta in f32, drifted to 3e-3. The bound leaves room for other
+    // CPUs' matmuls (a wrong Adam, init or loss scale is off by far more).
+    assert!(worst < 1e-4, "losses differ by up to {worst:.1e} relative");
     Ok(())
 }

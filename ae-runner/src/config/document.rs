@@ -48,10 +48,15 @@ fn tab_indented(text: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint.
+/// Turns serde's "unknown field `x`, expected one of `a`, `b`" into a hint; a note after "; "
+/// (an optimizer key of another kind: which) follows the key.
 fn did_you_mean(message: &str, extra: &[&str]) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message.to_string();
+    };
+    let (rest, note) = match rest.split_once("; ") {
+        Some((rest, note)) => (rest, format!(" {note}")),
+        None => (rest, String::new()),
     };
     let words: Vec<&str> = rest.split('`').step_by(2).collect();
     let (unknown, mut allowed) = (words[0], words[1..].to_vec());
@@ -69,7 +74,7 @@ fn did_you_mean(message: &str, extra: &[&str]) -> String {
         .map(|(_, a)| format!(" (did you mean `{a}`?)"))
         .unwrap_or_default();
     format!(
-        "unknown key `{unknown}`{hint}; allowed: {}",
+        "unknown key `{unknown}`{hint}{note}; allowed: {}",
         allowed.join(", ")
     )
 }

@@ -1,7 +1,9 @@
 //! `ae-runner parity`: one training step on the CPU and on another device from the same
 //! weights, batch and noise, compared tensor by tensor, so that a GPU build proves itself
-//! against the CPU before its numbers are trusted. The gradients are read from Adam's first
-//! moment, which after one step is (1 - beta1) g for every variable of every optimiser.
+//! against the CPU before its numbers are trusted. The gradients are read from each variable's
+//! first optimiser state row, which after one step is (1 - beta1) g for Adam (every shipped
+//! experiment's), g for SGD with momentum and (1 - alpha) g^2 for RMSprop; SGD without momentum
+//! keeps no state, and only its losses are compared.
 
 use crate::config::{Experiment, Plan};
 use crate::run::context::{build, set_threads, DataCache};
