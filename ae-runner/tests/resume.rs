@@ -77,6 +77,36 @@ fn numbers(out: &Path) -> (Vec<Vec<String>>, String) {
     )
 }
 
+/// Kills `child` if it still runs (and reaps it); whether it did.
+fn kill_if_running(child: &mut std::process::Child) -> bool {
+    let running = child.try_wait().unwrap().is_none();
+    if running {
+        child.kill().unwrap();
+    }
+    child.wait().unwrap();
+    running
+}
+
+/// Runs the killed run in `out` to its end with `start`: every epoch of `epochs` once, and the
+/// numbers `want` of a run never killed.
+fn resumed_equals(
+    out: &Path,
+    start: impl Fn(&Path) -> std::process::Child,
+    want: &(Vec<Vec<String>>, String),
+    epochs: &[&str],
+) {
+    let last = start(out).wait_with_output().unwrap();
+    assert!(
+        last.status.success(),
+        "{}",
+        String::from_utf8_lossy(&last.stderr)
+    );
+    let got = numbers(out);
+    let done: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
+    assert_eq!(done, epochs, "each epoch once");
+    assert_eq!(&got, want);
+}
+
 fn uninterrupted(tmp: &Path) -> (Vec<Vec<String>>, String) {
     let out = tmp.join("whole");
     let o = start(&out).wait_with_output().unwrap();
@@ -106,26 +136,13 @@ fn sigkill_at_random_points_then_resume_gives_the_same_numbers() {
         while t0.elapsed() < delay && child.try_wait().unwrap().is_none() {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
-        }
-        child.wait().unwrap();
+        kills += usize::from(kill_if_running(&mut child));
     }
     assert!(
         kills > 0,
         "no run was killed: the runs are faster than the kill times"
     );
-    let last = start(&out).wait_with_output().unwrap();
-    assert!(
-        last.status.success(),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
-    let got = numbers(&out);
-    let epochs: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
-    assert_eq!(epochs, ["1", "2", "3", "4", "5"], "each epoch once");
-    assert_eq!(got, want);
+    resumed_equals(&out, start, &want, &["1", "2", "3", "4", "5"]);
 }
 
 #[test]
@@ -331,11 +348,7 @@ fn rmsprop_with_momentum_and_centered_killed_and_resumed_gives_the_same_numbers(
         {
             std::thread::sleep(Duration::from_millis(5));
         }
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
-        }
-        child.wait().unwrap();
+        kills += usize::from(kill_if_running(&mut child));
     }
     assert!(kills > 0, "no run was killed: each finished first");
     let state = candle_core::safetensors::load(
@@ -352,14 +365,5 @@ fn rmsprop_with_momentum_and_centered_killed_and_resumed_gives_the_same_numbers(
         3,
         "{name}: square_avg, grad_avg, momentum_buffer"
     );
-    let last = start(&out).wait_with_output().unwrap();
-    assert!(
-        last.status.success(),
-        "{}",
-        String::from_utf8_lossy(&last.stderr)
-    );
-    let got = numbers(&out);
-    let epochs: Vec<&String> = got.0.iter().map(|r| &r[0]).collect();
-    assert_eq!(epochs, ["1", "2", "3", "4"], "each epoch once");
-    assert_eq!(got, want);
+    resumed_equals(&out, start, &want, &["1", "2", "3", "4"]);
 }
