@@ -379,11 +379,14 @@ impl Scheduler {
         &self.lrs
     }
 
-    /// After each training batch (all of its optimiser steps): advances a `per: step` schedule.
-    pub fn end_step(&mut self) {
-        if self.cfg.per() == Per::Step {
+    /// After each training batch (all of its optimiser steps): advances a `per: step` schedule;
+    /// whether it did (the rates may have moved).
+    pub fn end_step(&mut self) -> bool {
+        let per_step = self.cfg.per() == Per::Step;
+        if per_step {
             self.advance();
         }
+        per_step
     }
 
     /// After each epoch, with the monitored value of that epoch: advances a `per: epoch`

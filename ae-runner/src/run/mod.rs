@@ -126,12 +126,7 @@ impl<'a> Run<'a> {
         let (start, status) = if resume {
             let epochs = checkpoint::load(dir, model.as_mut(), &mut progress, &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
-            if !folder::record_continuation(dir, &resolved, epochs)? && progress.stopped() {
-                // Killed between the checkpoint of the epoch that stopped it early and the
-                // end: training is over, only the test and evaluation remain. (A finished run
-                // continued for more epochs trains on, with early stopping's patience spent.)
-                progress.finish_early();
-            }
+            progress.resumed(folder::record_continuation(dir, &resolved, epochs)?);
             let mut s = Status::read(dir).unwrap_or_else(Status::started);
             s.status = "running".into();
             s.resumed.push(now());

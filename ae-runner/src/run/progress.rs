@@ -3,7 +3,7 @@
 //! that a resumed run continues both exactly.
 
 use crate::config::Experiment;
-use ae_core::schedule::{Per, ScheduleConfig, Scheduler};
+use ae_core::schedule::{ScheduleConfig, Scheduler};
 use ae_core::stopping::{Monitor, Seen};
 use ae_variants::Autoencoder;
 use anyhow::{Context, Result};
@@ -16,13 +16,13 @@ const MONITOR: &str = "train.monitor";
 
 pub struct Progress {
     scheduler: Scheduler,
-    per_step: bool,
     /// The monitored metric's name without `val_`, and what it has seen.
     monitor: Option<(String, Monitor)>,
     /// The optimisers' names, in the order of the scheduler's rates.
     names: Vec<&'static str>,
     /// A constant rate needs no state (checkpoints from before schedules have none).
     constant: bool,
+    /// Resumed after the epoch that stopped it early: it trains no more epochs.
     finished_early: bool,
 }
 
@@ -44,7 +44,6 @@ impl Progress {
         });
         Self {
             scheduler: Scheduler::new(&t.schedule, &base),
-            per_step: t.schedule.per() == Per::Step,
             monitor,
             names,
             constant: t.schedule == ScheduleConfig::default(),
@@ -61,8 +60,7 @@ impl Progress {
 
     /// After each training batch.
     pub fn end_step(&mut self, model: &mut dyn Autoencoder) {
-        if self.per_step {
-            self.scheduler.end_step();
+        if self.scheduler.end_step() {
             self.apply(model);
         }
     }
@@ -110,17 +108,15 @@ impl Progress {
         (epoch > 0).then(|| (format!("val_{name}"), epoch, value))
     }
 
-    /// Whether early stopping's patience is spent (the run stopped early).
-    pub fn stopped(&self) -> bool {
-        self.monitor.as_ref().is_some_and(|(_, m)| m.stopped())
+    /// After its checkpoint is restored: a run whose early stopping had spent its patience,
+    /// resumed with the same config (killed between that epoch's checkpoint and the end),
+    /// trains no more epochs; one `continued` for more epochs trains on, patience spent.
+    pub fn resumed(&mut self, continued: bool) {
+        let stopped = self.monitor.as_ref().is_some_and(|(_, m)| m.stopped());
+        self.finished_early = stopped && !continued;
     }
 
-    /// Marks a run resumed after the epoch that stopped it early: it trains no more epochs.
-    pub fn finish_early(&mut self) {
-        self.finished_early = true;
-    }
-
-    /// Whether the run stopped early before it was resumed ([`Progress::finish_early`]).
+    /// Whether the run had stopped early before it was resumed ([`Progress::resumed`]).
     pub fn finished_early(&self) -> bool {
         self.finished_early
     }
