@@ -10,11 +10,12 @@
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
 use crate::activation::Activation;
-use crate::cpu::f32_slice;
+use crate::cpu::{f32_slice, parallel};
 use crate::grad::param;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
 };
+use rayon::prelude::*;
 
 /// `act(x W^T + b)` for `x: [n, in]`, `w: [out, in]`, `b: [out]`.
 pub fn dense(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
@@ -114,8 +115,10 @@ impl CustomOp3 for Dense {
             )
         }
         let act = self.0;
-        if act != Activation::None {
-            y.iter_mut().for_each(|v| *v = act.forward(*v));
+        if parallel(y.len()) {
+            y.par_chunks_mut(1 << 14).for_each(|y| act.forward_slice(y));
+        } else {
+            act.forward_slice(&mut y);
         }
         Ok((CpuStorage::F32(y), Shape::from((n, out))))
     }

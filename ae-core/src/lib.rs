@@ -10,6 +10,7 @@ pub mod dense;
 pub mod device;
 pub mod error;
 pub mod eval;
+pub mod fastmath;
 pub mod grad;
 pub mod image;
 pub mod layers;

@@ -12,7 +12,7 @@ use ae_core::activation::Activation;
 use ae_core::data::Split;
 use ae_core::error::ensure;
 use ae_core::eval::iwae::{log_mean_exp, log_normal, log_std_normal};
-use ae_core::losses::{bce_with_logits, gaussian_kl, gaussian_nll};
+use ae_core::losses::{bce_with_logits_each, gaussian_kl, gaussian_nll, repeat_rows};
 use ae_core::metrics::{Metric, Named, LOSS, NONNEGATIVE};
 use ae_core::rng::Rng;
 use ae_core::ConfigError;
@@ -157,13 +157,16 @@ impl Vae {
         ))
     }
 
-    /// -log p(x|z) per image.
-    fn nll(&self, logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+    /// -log p(x|z) per decoding, for `k` consecutive decodings (rows of `logits`) of each
+    /// image of `x`.
+    fn nll(&self, logits: &Tensor, x: &Tensor, k: usize) -> Result<Tensor> {
         Ok(match self.cfg.likelihood {
-            Likelihood::Bernoulli => bce_with_logits(logits, x)?,
-            Likelihood::Gaussian => {
-                gaussian_nll(&candle_nn::ops::sigmoid(logits)?, x, self.cfg.sigma)?
-            }
+            Likelihood::Bernoulli => bce_with_logits_each(logits, x, k)?,
+            Likelihood::Gaussian => gaussian_nll(
+                &candle_nn::ops::sigmoid(logits)?,
+                &repeat_rows(x, k)?,
+                self.cfg.sigma,
+            )?,
         })
     }
 
@@ -178,39 +181,30 @@ impl Vae {
         let eps = rng.normal(mu.shape(), mu.device())?;
         let z = (mu + ((logvar * 0.5)?.exp()? * eps)?)?;
         Ok((
-            self.nll(&self.net.decoder.forward(&z)?, x)?,
+            self.nll(&self.net.decoder.forward(&z)?, x, 1)?,
             gaussian_kl(mu, logvar)?,
         ))
     }
 
     /// `k` reparameterised draws z_j = mu + sigma * eps_j from the posterior (mu, logvar) of
-    /// each image of `x`: -log p(x|z_j), log p(z_j) and log q(z_j|x), each [n, k]. With
-    /// `flat`, -log p(x|z_j) is taken on [n k, dim] rows, where the CPU's fused BCE (and its
-    /// gradient kernel) applies: the training step's layout, faster at k = 50; the evaluation
-    /// keeps [n, k, dim], so that its numbers stay those of earlier runs (the two differ by
-    /// float rounding only).
+    /// each image of `x`: -log p(x|z_j), log p(z_j) and log q(z_j|x), each [n, k]. The
+    /// decodings are [n k, dim] rows, scored against their image without copying it k times
+    /// (the CPU's fused BCE and its gradient kernel).
     fn draws(
         &self,
         x: &Tensor,
         (mu, logvar): &(Tensor, Tensor),
         k: usize,
-        flat: bool,
         rng: &mut Rng,
     ) -> Result<[Tensor; 3]> {
-        let (n, dim) = x.dims2()?;
+        let n = x.dim(0)?;
         let (mu, logvar) = (mu.unsqueeze(1)?, logvar.unsqueeze(1)?);
         let eps = rng.normal((n, k, self.latent), x.device())?;
         let z = eps
             .broadcast_mul(&(&logvar * 0.5)?.exp()?)?
             .broadcast_add(&mu)?;
         let logits = self.decode(&z.reshape((n * k, self.latent))?)?;
-        let x = x.unsqueeze(1)?.broadcast_as((n, k, dim))?;
-        let nll = if flat {
-            let rows = x.contiguous()?.reshape((n * k, dim))?;
-            self.nll(&logits, &rows)?.reshape((n, k))?
-        } else {
-            self.nll(&logits.reshape((n, k, dim))?, &x)?
-        };
+        let nll = self.nll(&logits, x, k)?.reshape((n, k))?;
         Ok([nll, log_std_normal(&z)?, log_normal(&z, &mu, &logvar)?])
     }
 
@@ -221,7 +215,7 @@ impl Vae {
     fn iwae_terms(&self, x: &Tensor, rng: &mut Rng) -> Result<(Tensor, Vec<Named>)> {
         let posterior = self.posterior(x)?;
         let k = self.cfg.train_samples;
-        let [nll, log_pz, log_q] = self.draws(x, &posterior, k, true, rng)?;
+        let [nll, log_pz, log_q] = self.draws(x, &posterior, k, rng)?;
         let bound = log_mean_exp(&log_weight(&nll, &log_pz, &log_q)?)?
             .mean_all()?
             .neg()?;
@@ -294,7 +288,7 @@ impl Autoencoder for Vae {
     }
 
     fn log_weights(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let [nll, log_pz, log_q] = self.draws(x, &self.posterior(x)?, k, false, rng)?;
+        let [nll, log_pz, log_q] = self.draws(x, &self.posterior(x)?, k, rng)?;
         Ok(Some(log_weight(&nll, &log_pz, &log_q)?))
     }
 
@@ -603,7 +597,10 @@ mod tests {
         let e = stream().normal(mu.shape(), &Device::Cpu).unwrap();
         let z = (&mu + ((&logvar * 0.5).unwrap().exp().unwrap() * e).unwrap()).unwrap();
         let logits = vae.net.decoder.forward(&z).unwrap();
-        let nll = bce_with_logits(&logits, &x).unwrap().mean_all().unwrap();
+        let nll = ae_core::losses::bce_with_logits(&logits, &x)
+            .unwrap()
+            .mean_all()
+            .unwrap();
         let kl = gaussian_kl(&mu, &logvar).unwrap().mean_all().unwrap();
         let want = (&nll + &kl).unwrap().to_scalar::<f32>().unwrap();
         let terms = vae.train_step(&batch, &mut stream()).unwrap();
