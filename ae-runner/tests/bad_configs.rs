@@ -219,6 +219,15 @@ const CASES: &[Case] = &[
         expect: &["case.yaml:11", "model.warmup_epochs", "model.train_samples = 5"],
     },
     Case {
+        name: "negative mmd weight",
+        edit: &[
+            ("variant: vae", "variant: wae"),
+            ("  kl_weight: 1.0\n", "  mmd_weight: -1\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.mmd_weight", ">= 0"],
+    },
+    Case {
         name: "dropout rate one",
         edit: &[
             ("variant: vae", "variant: dropout"),

@@ -57,9 +57,15 @@ pub trait Recipe: 'static {
         Ok(None)
     }
     /// A term added to the reconstruction loss: a penalty on the code, the input or the
-    /// weights. None: the loss is the reconstruction alone.
-    fn penalty(&self, _pass: &Pass) -> Result<Option<Penalty>> {
+    /// weights, or one against draws from a prior (`rng`). None: the loss is the
+    /// reconstruction alone.
+    fn penalty(&self, _pass: &Pass, _rng: &mut Rng) -> Result<Option<Penalty>> {
         Ok(None)
+    }
+    /// Whether the loss ties the codes to the N(0, I) prior (the WAE), so that decoding its
+    /// draws samples the model; the others have no prior to sample from.
+    fn samples_the_prior(&self) -> bool {
+        false
     }
     /// See [`Autoencoder::draws_one_kind`]: of `train_input`, the hidden dropout masks and
     /// `eval_corruption` together.
@@ -75,6 +81,8 @@ pub struct Deterministic<R> {
     recipe: R,
     /// (channels, height, width), for SSIM.
     shape: (usize, usize, usize),
+    /// The code's size, for prior draws.
+    latent: usize,
 }
 
 impl<R: Recipe> Deterministic<R> {
@@ -91,6 +99,7 @@ impl<R: Recipe> Deterministic<R> {
             loss,
             recipe,
             shape: ctx.image_shape,
+            latent: model.latent_dim,
         }))
     }
 
@@ -127,7 +136,7 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
             code: &z,
             net: &self.net,
         };
-        let Some(penalty) = self.recipe.penalty(&pass)? else {
+        let Some(penalty) = self.recipe.penalty(&pass, rng)? else {
             self.net.step("ae", &recon)?;
             return Ok(vec![(RECON, recon.detach())]);
         };
@@ -151,7 +160,7 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
             code: &code,
             net: &self.net,
         };
-        if let Some(p) = self.recipe.penalty(&pass)? {
+        if let Some(p) = self.recipe.penalty(&pass, rng)? {
             if p.value.rank() == 1 {
                 m.push((p.metric, p.value));
             }
@@ -178,6 +187,14 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
             }
             None => vec![x.clone(), self.reconstruct(x)?],
         })
+    }
+
+    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
+        if !self.recipe.samples_the_prior() {
+            return Ok(None);
+        }
+        let z = rng.normal((n, self.latent), &self.net.device())?;
+        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
     }
 
     fn draws_one_kind(&self) -> bool {

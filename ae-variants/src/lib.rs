@@ -15,6 +15,7 @@ pub mod sparse;
 pub mod state;
 pub mod vae;
 pub mod vocabulary;
+pub mod wae;
 
 pub use backbone::{Backbone, BuildContext, Net, Recon};
 pub use config::{Arch, ModelConfig, COMMON_KEYS};

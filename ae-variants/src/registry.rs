@@ -16,6 +16,7 @@ pub const VARIANTS: &[(&str, Parser)] = &[
     ("adversarial", parse_as::<adversarial::AdversarialConfig>),
     ("vae", parse_as::<vae::VaeConfig>),
     ("sparse", parse_as::<crate::sparse::SparseConfig>),
+    ("wae", parse_as::<crate::wae::WaeConfig>),
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {

@@ -10,6 +10,7 @@ use crate::seam::{Autoencoder, VariantConfig};
 use ae_core::activation::Activation;
 use ae_core::error::ensure;
 use ae_core::metrics::{Metric, NONNEGATIVE};
+use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
 use candle_core::Tensor;
@@ -67,7 +68,7 @@ pub fn kl_sparsity(z: &Tensor, rho: f64) -> Result<Tensor> {
 }
 
 impl Recipe for SparseConfig {
-    fn penalty(&self, pass: &Pass) -> Result<Option<Penalty>> {
+    fn penalty(&self, pass: &Pass, _rng: &mut Rng) -> Result<Option<Penalty>> {
         let (metric, value) = match self.sparsity {
             Sparsity::L1 => (L1, l1_per_image(pass.code)?),
             Sparsity::Kl => (KL_SPARSITY, kl_sparsity(pass.code, self.target)?),
