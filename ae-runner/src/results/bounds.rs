@@ -29,6 +29,7 @@ const DECLARED: &[(&str, Option<Range>)] = &[
     ("disc_acc", UNIT),
     ("l1", NONNEGATIVE),
     ("kl_sparsity", NONNEGATIVE),
+    ("mmd", None),
 ];
 
 /// The range of the metric `name` (no split prefix), None where it is unbounded or unknown.
@@ -49,7 +50,7 @@ pub fn bounds(name: &str) -> Option<Range> {
 mod tests {
     use super::*;
     use ae_core::metrics::{self, Metric};
-    use ae_variants::{adversarial, deterministic, sparse, vae};
+    use ae_variants::{adversarial, deterministic, sparse, vae, wae};
     use std::path::Path;
 
     const ALL: &[Metric] = &[
@@ -71,6 +72,7 @@ mod tests {
         adversarial::DISC_ACC,
         sparse::L1,
         sparse::KL_SPARSITY,
+        wae::MMD,
     ];
 
     /// The names in every `Metric::lower("...")` and `Metric::higher("...")` of a crate.
