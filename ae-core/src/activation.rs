@@ -33,6 +33,21 @@ impl Activation {
         }
     }
 
+    /// The derivative at each pre-activation `pre` (whose activation is `out`) as candle ops
+    /// that can be differentiated again, for penalties on a Jacobian; None for the identity.
+    pub fn derivative(self, pre: &Tensor, out: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(match self {
+            Self::Relu => pre.gt(0.0)?.to_dtype(pre.dtype())?,
+            Self::Tanh => out.sqr()?.affine(-1.0, 1.0)?,
+            Self::LeakyRelu => pre
+                .gt(0.0)?
+                .to_dtype(pre.dtype())?
+                .affine(1.0 - LEAK as f64, LEAK as f64)?,
+            Self::Sigmoid => (out * out.affine(-1.0, 1.0)?)?,
+            Self::None => return Ok(None),
+        }))
+    }
+
     /// The activation of one pre-activation value (tanh without libm, so that a layer's
     /// outputs are activated in SIMD by [`Self::forward_slice`]).
     #[inline(always)]
@@ -152,6 +167,25 @@ mod tests {
                 assert!((got - fd).abs() < 2e-3, "{act:?}'({x}): {got} vs {fd}");
             }
         }
+    }
+
+    /// The tensor derivative (a Jacobian penalty's) is the fused backward's, from the output.
+    #[test]
+    fn tensor_derivative_is_the_scalar_one() -> Result<()> {
+        let xs: Vec<f64> = (-30..=30).map(|i| i as f64 * 0.2).collect();
+        let pre = Tensor::new(xs.as_slice(), &Device::Cpu)?;
+        for act in ALL {
+            let out = act.apply(&pre)?;
+            let got = match act.derivative(&pre, &out)? {
+                Some(d) => d.to_vec1::<f64>()?,
+                None => vec![1.0; xs.len()],
+            };
+            for ((x, y), g) in xs.iter().zip(out.to_vec1::<f64>()?).zip(got) {
+                let want = act.derivative_from_output(y as f32) as f64;
+                assert!((g - want).abs() < 1e-6, "{act:?}'({x}): {g} vs {want}");
+            }
+        }
+        Ok(())
     }
 
     /// The names a config file uses.

@@ -79,13 +79,21 @@ impl Mlp {
         &self.layers
     }
 
+    /// The activation after layer `i` (0-based): `last` after the final one.
+    pub fn activation_at(&self, i: usize) -> Activation {
+        if i + 1 == self.layers.len() {
+            self.last
+        } else {
+            self.activation
+        }
+    }
+
     /// Each layer's pre-activation and activation on `x`, first to last, computed with plain
     /// candle ops (so that they can be differentiated again, as a Jacobian penalty needs).
     /// The last activation equals [`Module::forward`]'s output.
     pub fn trace(&self, x: &Tensor) -> Result<Vec<(Tensor, Tensor)>> {
         let mut h = x.clone();
-        let n = self.layers.len();
-        let mut out = Vec::with_capacity(n);
+        let mut out = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {
             let w = crate::grad::param(layer.weight());
             let b = layer.bias().map(crate::grad::param);
@@ -93,12 +101,7 @@ impl Mlp {
             if let Some(b) = b {
                 pre = pre.broadcast_add(&b)?;
             }
-            let act = if i + 1 == n {
-                self.last
-            } else {
-                self.activation
-            };
-            h = act.apply(&pre)?;
+            h = self.activation_at(i).apply(&pre)?;
             out.push((pre, h.clone()));
         }
         Ok(out)

@@ -228,6 +228,33 @@ const CASES: &[Case] = &[
         expect: &["case.yaml:10", "model.mmd_weight", ">= 0"],
     },
     Case {
+        name: "negative rae decoder weight",
+        edit: &[
+            ("variant: vae", "variant: rae"),
+            ("  kl_weight: 1.0\n", "  decoder_weight: -1.0e-7\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.decoder_weight", ">= 0"],
+    },
+    Case {
+        name: "contractive on the conv backbone",
+        edit: &[
+            ("variant: vae", "variant: contractive"),
+            ("  kl_weight: 1.0\n", "  arch: conv\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.arch", "`variant: contractive`", "allowed: mlp"],
+    },
+    Case {
+        name: "contractive set to conv",
+        edit: &[
+            ("variant: vae", "variant: contractive"),
+            ("  kl_weight: 1.0\n", ""),
+        ],
+        args: &["--set", "model.arch=conv"],
+        expect: &["--set model.arch", "`conv` is not allowed"],
+    },
+    Case {
         name: "dropout rate one",
         edit: &[
             ("variant: vae", "variant: dropout"),

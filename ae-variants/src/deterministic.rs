@@ -56,11 +56,11 @@ pub trait Recipe: 'static {
     fn eval_corruption(&self, _x: &Tensor, _rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(None)
     }
-    /// A term added to the reconstruction loss: a penalty on the code, the input or the
-    /// weights, or one against draws from a prior (`rng`). None: the loss is the
-    /// reconstruction alone.
-    fn penalty(&self, _pass: &Pass, _rng: &mut Rng) -> Result<Option<Penalty>> {
-        Ok(None)
+    /// Terms added to the reconstruction loss: penalties on the code, the input or the
+    /// weights, or against draws from a prior (`rng`). None: the loss is the reconstruction
+    /// alone.
+    fn penalties(&self, _pass: &Pass, _rng: &mut Rng) -> Result<Vec<Penalty>> {
+        Ok(Vec::new())
     }
     /// Whether the loss ties the codes to the N(0, I) prior (the WAE), so that decoding its
     /// draws samples the model; the others have no prior to sample from.
@@ -136,18 +136,22 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
             code: &z,
             net: &self.net,
         };
-        let Some(penalty) = self.recipe.penalty(&pass, rng)? else {
+        let penalties = self.recipe.penalties(&pass, rng)?;
+        if penalties.is_empty() {
             self.net.step("ae", &recon)?;
             return Ok(vec![(RECON, recon.detach())]);
-        };
-        let term = penalty.value.mean_all()?;
-        let loss = (&recon + (&term * penalty.weight)?)?;
+        }
+        let mut loss = recon.clone();
+        let mut terms = Vec::with_capacity(penalties.len());
+        for p in penalties {
+            let term = p.value.mean_all()?;
+            loss = (loss + (&term * p.weight)?)?;
+            terms.push((p.metric, term.detach()));
+        }
         self.net.step("ae", &loss)?;
-        Ok(vec![
-            (LOSS, loss.detach()),
-            (RECON, recon.detach()),
-            (penalty.metric, term.detach()),
-        ])
+        let mut out = vec![(LOSS, loss.detach()), (RECON, recon.detach())];
+        out.extend(terms);
+        Ok(out)
     }
 
     fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
@@ -160,7 +164,7 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
             code: &code,
             net: &self.net,
         };
-        if let Some(p) = self.recipe.penalty(&pass, rng)? {
+        for p in self.recipe.penalties(&pass, rng)? {
             if p.value.rank() == 1 {
                 m.push((p.metric, p.value));
             }

@@ -5,10 +5,12 @@
 pub mod adversarial;
 pub mod backbone;
 pub mod config;
+pub mod contractive;
 pub mod denoising;
 pub mod deterministic;
 pub mod dropout;
 pub mod plain;
+pub mod rae;
 pub mod registry;
 pub mod seam;
 pub mod sparse;

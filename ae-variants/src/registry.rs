@@ -17,6 +17,11 @@ pub const VARIANTS: &[(&str, Parser)] = &[
     ("vae", parse_as::<vae::VaeConfig>),
     ("sparse", parse_as::<crate::sparse::SparseConfig>),
     ("wae", parse_as::<crate::wae::WaeConfig>),
+    ("rae", parse_as::<crate::rae::RaeConfig>),
+    (
+        "contractive",
+        parse_as::<crate::contractive::ContractiveConfig>,
+    ),
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {

@@ -68,16 +68,16 @@ pub fn kl_sparsity(z: &Tensor, rho: f64) -> Result<Tensor> {
 }
 
 impl Recipe for SparseConfig {
-    fn penalty(&self, pass: &Pass, _rng: &mut Rng) -> Result<Option<Penalty>> {
+    fn penalties(&self, pass: &Pass, _rng: &mut Rng) -> Result<Vec<Penalty>> {
         let (metric, value) = match self.sparsity {
             Sparsity::L1 => (L1, l1_per_image(pass.code)?),
             Sparsity::Kl => (KL_SPARSITY, kl_sparsity(pass.code, self.target)?),
         };
-        Ok(Some(Penalty {
+        Ok(vec![Penalty {
             metric,
             weight: self.sparsity_weight,
             value,
-        }))
+        }])
     }
 
     /// It draws nothing.

@@ -83,17 +83,17 @@ pub fn mmd_imq(q: &Tensor, p: &Tensor) -> Result<Tensor> {
 impl Recipe for WaeConfig {
     /// The MMD of the batch's codes against fresh prior draws: a scalar for the batch, so it
     /// is logged in training and not among the per-image evaluation metrics.
-    fn penalty(&self, pass: &Pass, rng: &mut Rng) -> Result<Option<Penalty>> {
+    fn penalties(&self, pass: &Pass, rng: &mut Rng) -> Result<Vec<Penalty>> {
         let z = pass.code;
         if z.dim(0)? < 2 {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let prior = rng.normal(z.shape(), z.device())?.to_dtype(z.dtype())?;
-        Ok(Some(Penalty {
+        Ok(vec![Penalty {
             metric: MMD,
             weight: self.mmd_weight,
             value: mmd_imq(z, &prior)?,
-        }))
+        }])
     }
 
     /// Normals only (the prior draws).

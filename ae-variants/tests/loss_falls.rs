@@ -120,6 +120,52 @@ fn wae_mmd_pulls_the_codes_to_the_prior() {
     );
 }
 
+#[test]
+fn rae_loss_falls() {
+    assert_falls("rae", "{variant: rae}", 0.7);
+}
+
+/// Each RAE penalty does its work: after 80 steps with heavy weights the code's norm and the
+/// decoder's are below those of the same training without them (where they are only logged).
+#[test]
+fn rae_penalties_shrink_the_code_and_the_decoder() {
+    let last = |yaml: &str| {
+        let steps = train_terms(yaml, 80);
+        let names: Vec<&str> = steps[0].iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["loss", "recon", "code_norm", "decoder_norm"]);
+        let tail = &steps[60..];
+        (mean_of(tail, "code_norm"), mean_of(tail, "decoder_norm"))
+    };
+    let (with, without) = (
+        last("{variant: rae, code_weight: 0.01, decoder_weight: 1.0e-4}"),
+        last("{variant: rae, code_weight: 0, decoder_weight: 0}"),
+    );
+    assert!(
+        with.0 < 0.5 * without.0 && with.1 < 0.9 * without.1,
+        "code and decoder norms {with:?} with the penalties, {without:?} without"
+    );
+}
+
+#[test]
+fn contractive_loss_falls() {
+    assert_falls("contractive", "{variant: contractive}", 0.7);
+}
+
+/// The penalty contracts the encoder: after 80 steps with lambda 0.01 the batches' mean
+/// ||J||^2 is below that of the same training with lambda 0.
+#[test]
+fn contractive_penalty_shrinks_the_jacobian() {
+    let last = |yaml: &str| mean_of(&train_terms(yaml, 80)[60..], "jacobian");
+    let (with, without) = (
+        last("{variant: contractive, contractive_weight: 0.01}"),
+        last("{variant: contractive, contractive_weight: 0}"),
+    );
+    assert!(
+        with < 0.5 * without,
+        "||J||^2 {with} with lambda 0.01, {without} without"
+    );
+}
+
 /// Trains `steps` steps as [`train`] does and returns every step's terms by name.
 fn train_terms(model_yaml: &str, steps: usize) -> Vec<Vec<(String, f64)>> {
     let data = mnist(320);

@@ -30,6 +30,9 @@ const DECLARED: &[(&str, Option<Range>)] = &[
     ("l1", NONNEGATIVE),
     ("kl_sparsity", NONNEGATIVE),
     ("mmd", None),
+    ("code_norm", NONNEGATIVE),
+    ("decoder_norm", NONNEGATIVE),
+    ("jacobian", NONNEGATIVE),
 ];
 
 /// The range of the metric `name` (no split prefix), None where it is unbounded or unknown.
@@ -50,7 +53,7 @@ pub fn bounds(name: &str) -> Option<Range> {
 mod tests {
     use super::*;
     use ae_core::metrics::{self, Metric};
-    use ae_variants::{adversarial, deterministic, sparse, vae, wae};
+    use ae_variants::{adversarial, contractive, deterministic, rae, sparse, vae, wae};
     use std::path::Path;
 
     const ALL: &[Metric] = &[
@@ -73,6 +76,9 @@ mod tests {
         sparse::L1,
         sparse::KL_SPARSITY,
         wae::MMD,
+        rae::CODE_NORM,
+        rae::DECODER_NORM,
+        contractive::JACOBIAN,
     ];
 
     /// The names in every `Metric::lower("...")` and `Metric::higher("...")` of a crate.
