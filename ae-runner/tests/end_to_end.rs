@@ -22,8 +22,20 @@ fn check_png(path: &Path) {
 }
 
 fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: bool) {
+    run_variant_with(name, variant, own_metrics, has_samples, &[]);
+}
+
+/// [`run_variant`] with more flags (`--set sweep={}` for a file that sweeps, so that its one
+/// run is `seed=0`).
+fn run_variant_with(
+    name: &str,
+    variant: &str,
+    own_metrics: &[&str],
+    has_samples: bool,
+    extra: &[&str],
+) {
     let out = tempfile::tempdir().unwrap();
-    let o = run_small(&format!("experiments/{name}.yaml"), out.path(), &[]);
+    let o = run_small(&format!("experiments/{name}.yaml"), out.path(), extra);
     assert!(o.status.success(), "{name}: {}", stderr(&o));
     let dir = out.path().join(name).join("seed=0");
     assert!(stdout(&o).contains(dir.to_str().unwrap()), "{}", stdout(&o));
@@ -79,7 +91,10 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
     let weights =
         candle_core::safetensors::load(dir.join("model.safetensors"), &candle_core::Device::Cpu)
             .unwrap();
-    assert!(weights.contains_key("dec.0.weight"), "{:?}", weights.keys());
+    for net in ["enc.", "dec."] {
+        let has = weights.keys().any(|k| k.starts_with(net));
+        assert!(has, "{net}: {:?}", weights.keys());
+    }
     check_png(&dir.join("reconstructions.png"));
     assert_eq!(
         dir.join("samples.png").exists(),
@@ -89,6 +104,8 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
     if has_samples {
         check_png(&dir.join("samples.png"));
     }
+    // Every model samples from the mixture fitted to its training codes.
+    check_png(&dir.join("samples-gmm.png"));
     check_png(&dir.join("interpolations.png"));
     let svg = std::fs::read_to_string(dir.join("latent.svg")).unwrap();
     assert!(
@@ -164,6 +181,27 @@ fn dropout() {
 #[test]
 fn adversarial() {
     run_variant("adversarial", "adversarial", &["disc_acc"], true);
+}
+
+#[test]
+fn rae_on_both_backbones() {
+    for arch in ["mlp", "conv"] {
+        let set = format!("model.arch={arch}");
+        let extra = ["--set", "sweep={}", "--set", set.as_str()];
+        run_variant_with("rae", "rae", &["code_norm"], false, &extra);
+    }
+}
+
+#[test]
+fn contractive() {
+    let extra = ["--set", "sweep={}"];
+    run_variant_with("contractive", "contractive", &["jacobian"], false, &extra);
+}
+
+#[test]
+fn wae_samples_its_prior() {
+    let extra = ["--set", "sweep={}"];
+    run_variant_with("wae", "wae", &[], true, &extra);
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The evaluation metrics papers report for autoencoders: the importance-weighted bound on
 //! log p(x) (IWAE), AUROC for anomaly detection with reconstruction scores, SSIM for
 //! reconstructions, k-nearest-neighbour and linear-probe accuracy for how much of the labels'
-//! information the codes keep, and PCA to draw codes. Each is checked against an independent
+//! information the codes keep, PCA to draw codes, and a Gaussian mixture fitted to codes to
+//! sample deterministic models. Each is checked against an independent
 //! computation (an exact likelihood, a naive loop, pair counting or scikit-learn) in its tests.
 
 pub mod auroc;
+pub mod gmm;
 pub mod iwae;
 pub mod knn;
 pub mod pca;

@@ -255,6 +255,9 @@ pub struct EvalConfig {
     pub pixels: bool,
     /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
     pub pictures: bool,
+    /// Components of the ex-post Gaussian mixture fitted to the `fit_images` training codes,
+    /// whose decoded draws are samples-gmm.png (0: off).
+    pub gmm_components: usize,
     /// Smaller fixed sizes for the keys left unset (see [`quick`]), for quick sweeps.
     pub quick: bool,
 }
@@ -318,6 +321,7 @@ impl Default for EvalConfig {
             fit_images: 10000,
             pixels: true,
             pictures: true,
+            gmm_components: 10,
             quick: false,
         }
     }
@@ -325,16 +329,18 @@ impl Default for EvalConfig {
 
 impl EvalConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ensure(
-            self.fit_images == 0 || self.knn_k <= self.fit_images,
-            "eval.knn_k",
-            || {
+        for (key, n) in [
+            ("eval.knn_k", self.knn_k),
+            ("eval.gmm_components", self.gmm_components),
+        ] {
+            ensure(self.fit_images == 0 || n <= self.fit_images, key, || {
                 format!(
-                    "{} is not allowed: at most eval.fit_images ({})",
-                    self.knn_k, self.fit_images
+                    "{n} is not allowed: at most eval.fit_images ({})",
+                    self.fit_images
                 )
-            },
-        )
+            })?;
+        }
+        Ok(())
     }
 
     /// `every` needs the bound (`iwae_k`), a model with a likelihood and validation images.

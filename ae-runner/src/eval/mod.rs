@@ -72,8 +72,14 @@ fn evaluate_without_grad(
         model.log_weights(&one, 1, &mut rng)?.is_some()
     };
     let test_codes = codes(model, &data.test.images, batch)?;
-    let fit = (cfg.probe || cfg.knn_k > 0)
+    let gmm = cfg.pictures && cfg.gmm_components > 0;
+    let fit = (cfg.probe || cfg.knn_k > 0 || gmm)
         .then(|| fit_split(&data, cfg.fit_images))
+        .transpose()?;
+    // The training codes, for the classifiers and the ex-post density.
+    let fit_codes = fit
+        .as_ref()
+        .map(|f| codes(model, &f.images, batch))
         .transpose()?;
     let anomalies = exp.data.classes.as_ref().and_then(|normal| {
         let positive: Vec<bool> = test_labels
@@ -89,8 +95,8 @@ fn evaluate_without_grad(
     let mut parts = Progress::new(
         [
             iwae,
-            fit.is_some(),
-            fit.is_some() && cfg.pixels,
+            cfg.probe || cfg.knn_k > 0,
+            (cfg.probe || cfg.knn_k > 0) && cfg.pixels,
             anomalies.is_some(),
             cfg.pictures,
         ]
@@ -114,13 +120,12 @@ fn evaluate_without_grad(
         })?;
     }
 
-    if let Some(fit) = &fit {
+    if let (Some(fit), Some(fit_codes), true) = (&fit, &fit_codes, cfg.probe || cfg.knn_k > 0) {
         let fit_labels: Vec<u32> = fit.labels.to_vec1()?;
         let what = classifiers_named(cfg, fit.len(), data.test.len(), "codes");
         parts.run(&what, &mut out, || {
-            let fit_codes = codes(model, &fit.images, batch)?;
             let test = (&test_codes, test_labels.as_slice());
-            classifiers(cfg, (&fit_codes, &fit_labels), test, "")
+            classifiers(cfg, (fit_codes, &fit_labels), test, "")
         })?;
         if cfg.pixels {
             // The same for every run of a sweep on these data and settings.
@@ -149,7 +154,11 @@ fn evaluate_without_grad(
     }
 
     if cfg.pictures {
-        parts.announce("pictures: interpolations, latent codes");
+        parts.announce(if gmm {
+            "pictures: interpolations, latent codes, ex-post samples"
+        } else {
+            "pictures: interpolations, latent codes"
+        });
         let shape = data.image_shape;
         let first = data.test.images.narrow(0, 0, data.test.len().min(16))?;
         pictures::interpolations(model, &first, shape, &dir.join("interpolations.png"))?;
@@ -159,6 +168,21 @@ fn evaluate_without_grad(
         let n = data.test.len().min(2000);
         let shown = test_codes.narrow(0, 0, n)?;
         pictures::latent_scatter(&shown, &test_labels[..n], &dir.join("latent.svg"))?;
+        if let (Some(fit_codes), true) = (&fit_codes, gmm) {
+            let path = dir.join("samples-gmm.png");
+            let n = cfg.gmm_components;
+            // A picture, not a metric: a mixture that cannot be fitted is said, not fatal.
+            match pictures::gmm_samples(model, fit_codes, n, streams, shape, &path) {
+                Ok(fitted) => tracing::info!(
+                    "ex-post density: {n} components on {} training codes, {} EM iterations, \
+                     mean log-likelihood {:.3}",
+                    fit_codes.dim(0)?,
+                    fitted.iterations,
+                    fitted.log_likelihood
+                ),
+                Err(e) => tracing::warn!("no samples-gmm.png: the ex-post mixture failed: {e}"),
+            }
+        }
         parts.done(&[]);
     }
 

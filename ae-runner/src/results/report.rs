@@ -28,6 +28,10 @@ const SWEEP_PLOTS: &[(&str, &str)] = &[
 const KNOWN_IMAGES: &[(&str, &str)] = &[
     ("reconstructions.png", "Test images and reconstructions"),
     ("samples.png", "Samples from the prior"),
+    (
+        "samples-gmm.png",
+        "Samples from a Gaussian mixture fitted to the training codes (ex-post)",
+    ),
     ("interpolations.png", "Interpolations in latent space"),
     ("manifold.png", "Decoded 2-D latent grid"),
     ("latent.svg", "Test codes by digit"),
