@@ -255,6 +255,15 @@ const CASES: &[Case] = &[
         expect: &["--set model.arch", "`conv` is not allowed"],
     },
     Case {
+        name: "vqvae code not divisible into positions",
+        edit: &[
+            ("variant: vae", "variant: vqvae"),
+            ("  kl_weight: 1.0\n", "  embedding_dim: 3\n"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.embedding_dim", "must divide model.latent_dim (4)"],
+    },
+    Case {
         name: "dropout rate one",
         edit: &[
             ("variant: vae", "variant: dropout"),

@@ -199,6 +199,25 @@ fn contractive() {
 }
 
 #[test]
+fn vqvae_on_both_backbones_with_either_codebook_update() {
+    // 10 steps (2 epochs of 512 images) leave the codes collapsed onto a few vectors, as
+    // early VQ training does; 50 steps give codes that a probe can read.
+    for (arch, ema) in [("mlp", "false"), ("conv", "true")] {
+        let (a, e) = (format!("model.arch={arch}"), format!("model.ema={ema}"));
+        let mut extra = vec![
+            "--set",
+            "sweep={}",
+            "--set",
+            a.as_str(),
+            "--set",
+            e.as_str(),
+        ];
+        extra.extend(["--set", "data.train_limit=3000"]);
+        run_variant_with("vqvae", "vqvae", &["quantization"], false, &extra);
+    }
+}
+
+#[test]
 fn wae_samples_its_prior() {
     let extra = ["--set", "sweep={}"];
     run_variant_with("wae", "wae", &[], true, &extra);

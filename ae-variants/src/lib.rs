@@ -17,6 +17,7 @@ pub mod sparse;
 pub mod state;
 pub mod vae;
 pub mod vocabulary;
+pub mod vqvae;
 pub mod wae;
 
 pub use backbone::{Backbone, BuildContext, Net, Recon};

@@ -22,6 +22,7 @@ pub const VARIANTS: &[(&str, Parser)] = &[
         "contractive",
         parse_as::<crate::contractive::ContractiveConfig>,
     ),
+    ("vqvae", parse_as::<crate::vqvae::VqvaeConfig>),
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {

@@ -166,6 +166,12 @@ fn contractive_penalty_shrinks_the_jacobian() {
     );
 }
 
+#[test]
+fn vqvae_loss_falls() {
+    assert_falls("vqvae", "{variant: vqvae}", 0.7);
+    assert_falls("vqvae ema", "{variant: vqvae, ema: true}", 0.7);
+}
+
 /// Trains `steps` steps as [`train`] does and returns every step's terms by name.
 fn train_terms(model_yaml: &str, steps: usize) -> Vec<Vec<(String, f64)>> {
     let data = mnist(320);

@@ -132,3 +132,141 @@ fn contractive_loss_is_reconstruction_and_the_jacobian_by_differences() {
     }
     assert!(lambda * jacobian > 1e-2 * recon, "{want:?}");
 }
+
+/// The nearest code of each `dim`-row of `z` in `codebook`, by hand.
+fn nearest(z: &[f64], codebook: &[f64], dim: usize) -> Vec<usize> {
+    z.chunks(dim)
+        .map(|row| {
+            let d = |c: &[f64]| row.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>();
+            let codes: Vec<&[f64]> = codebook.chunks(dim).collect();
+            (0..codes.len())
+                .min_by(|&a, &b| d(codes[a]).total_cmp(&d(codes[b])))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// VQ-VAE: loss = MSE of the decoded nearest codes + the codebook term + 0.25 x the
+/// commitment (both the mean squared distance from each position to its code), and the
+/// batch's perplexity and codes in use, from the model's encoder, codebook and decoder.
+#[test]
+fn vqvae_loss_is_its_terms_by_hand() {
+    let data = common::mnist(DataConfig {
+        train_limit: Some(64),
+        val_size: 0,
+        test_limit: Some(10),
+        ..Default::default()
+    });
+    let streams = Streams::new(4);
+    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8}";
+    let mut ae = common::build(yaml, &data, streams);
+    let batch = Batches::new(&data, 32, &streams, 0)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let x = f64s(&batch.images);
+    let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
+    let codebook = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let index = nearest(&ze, &codebook, 2);
+    let zq: Vec<f64> = index
+        .iter()
+        .flat_map(|&i| codebook[2 * i..2 * i + 2].to_vec())
+        .collect();
+    let zq_t = candle_core::Tensor::new(zq.clone(), &candle_core::Device::Cpu)
+        .unwrap()
+        .reshape((32, 6))
+        .unwrap()
+        .to_dtype(candle_core::DType::F32)
+        .unwrap();
+    let logits = candle_nn::Module::forward(&ae.backbone().decoder, &zq_t).unwrap();
+    let probs = f64s(&candle_nn::ops::sigmoid(&logits).unwrap());
+    let recon = probs
+        .iter()
+        .zip(&x)
+        .map(|(p, x)| (p - x).powi(2))
+        .sum::<f64>()
+        / x.len() as f64;
+    let dist = ze
+        .iter()
+        .zip(&zq)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        / ze.len() as f64;
+    let mut counts = [0.0; 8];
+    index.iter().for_each(|&i| counts[i] += 1.0);
+    let m = index.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|c| **c > 0.0)
+        .map(|c| -(c / m) * (c / m).ln())
+        .sum();
+    let used = counts.iter().filter(|c| **c > 0.0).count() as f64 / 8.0;
+    let mut rng = streams.stream(Purpose::Train, 0);
+    let terms = ae.train_step(&batch, &mut rng).unwrap();
+    let got: Vec<(&str, f64)> = terms.iter().map(|(m, v)| (m.name, f64s(v)[0])).collect();
+    let want = [
+        ("loss", recon + dist + 0.25 * dist),
+        ("recon", recon),
+        ("codebook", dist),
+        ("commitment", dist),
+        ("perplexity", entropy.exp()),
+        ("codes_used", used),
+    ];
+    for ((gn, g), (wn, w)) in got.iter().zip(want) {
+        assert_eq!(*gn, wn);
+        assert!((g - w).abs() < 1e-5 * w.abs().max(1e-3), "{wn}: {g} vs {w}");
+    }
+    assert!(entropy.exp() > 1.5, "more than one code in use: {want:?}");
+}
+
+/// With `ema`, a step sets each code from the decayed averages: counts 1 and sums the code
+/// itself at the start, then count_k = 0.99 + 0.01 n_k, sum_k = 0.99 e_k + 0.01 s_k, and
+/// e_k = sum_k / smoothed count_k, with the batch's assignments n_k and their sums s_k.
+#[test]
+fn vqvae_ema_moves_the_codes_to_their_assignments_mean() {
+    let data = common::mnist(DataConfig {
+        train_limit: Some(64),
+        val_size: 0,
+        test_limit: Some(10),
+        ..Default::default()
+    });
+    let streams = Streams::new(4);
+    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8, ema: true}";
+    let mut ae = common::build(yaml, &data, streams);
+    let batch = Batches::new(&data, 32, &streams, 0)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
+    let before = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let index = nearest(&ze, &before, 2);
+    let names: Vec<String> = ae
+        .train_step(&batch, &mut streams.stream(Purpose::Train, 0))
+        .unwrap()
+        .iter()
+        .map(|(m, _)| m.name.to_string())
+        .collect();
+    assert!(!names.contains(&"codebook".to_string()), "{names:?}");
+    let after = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let (mut n, mut s) = ([0.0; 8], [0.0; 16]);
+    for (row, &i) in ze.chunks(2).zip(&index) {
+        n[i] += 1.0;
+        s[2 * i] += row[0];
+        s[2 * i + 1] += row[1];
+    }
+    let counts: Vec<f64> = n.iter().map(|c| 0.99 + 0.01 * c).collect();
+    let total: f64 = counts.iter().sum();
+    let mut moved = 0;
+    for k in 0..8 {
+        let smoothed = (counts[k] + 1e-5) * total / (total + 8.0 * 1e-5);
+        for j in 0..2 {
+            let want = (0.99 * before[2 * k + j] + 0.01 * s[2 * k + j]) / smoothed;
+            let got = after[2 * k + j];
+            assert!((got - want).abs() < 1e-5, "code {k}[{j}]: {got} vs {want}");
+        }
+        moved += usize::from(n[k] > 0.0);
+    }
+    assert!(moved >= 2, "{n:?}");
+}

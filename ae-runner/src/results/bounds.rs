@@ -33,6 +33,11 @@ const DECLARED: &[(&str, Option<Range>)] = &[
     ("code_norm", NONNEGATIVE),
     ("decoder_norm", NONNEGATIVE),
     ("jacobian", NONNEGATIVE),
+    ("codebook", NONNEGATIVE),
+    ("commitment", NONNEGATIVE),
+    ("perplexity", Some((1.0, f64::INFINITY))),
+    ("codes_used", UNIT),
+    ("quantization", NONNEGATIVE),
 ];
 
 /// The range of the metric `name` (no split prefix), None where it is unbounded or unknown.
@@ -53,7 +58,7 @@ pub fn bounds(name: &str) -> Option<Range> {
 mod tests {
     use super::*;
     use ae_core::metrics::{self, Metric};
-    use ae_variants::{adversarial, contractive, deterministic, rae, sparse, vae, wae};
+    use ae_variants::{adversarial, contractive, deterministic, rae, sparse, vae, vqvae, wae};
     use std::path::Path;
 
     const ALL: &[Metric] = &[
@@ -79,6 +84,11 @@ mod tests {
         rae::CODE_NORM,
         rae::DECODER_NORM,
         contractive::JACOBIAN,
+        vqvae::CODEBOOK,
+        vqvae::COMMITMENT,
+        vqvae::PERPLEXITY,
+        vqvae::CODES_USED,
+        vqvae::QUANTIZATION,
     ];
 
     /// The names in every `Metric::lower("...")` and `Metric::higher("...")` of a crate.
