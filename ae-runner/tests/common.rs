@@ -46,10 +46,15 @@ pub fn stdout(o: &Output) -> String {
 }
 
 /// The overrides that make a run small: 2 epochs, 512 training images, the evaluation's
-/// classifiers fit on 500 images and the IWAE bound on 100.
+/// classifiers fit on 500 images, the IWAE bound on 100, the judging classifier on 1000.
 pub const SMALL: &[&str] = &[
     "--set",
     "eval.fit_images=500",
+    // For the files that judge samples: a classifier of 1000 images, 200 samples.
+    "--set",
+    "eval.classifier_images=1000",
+    "--set",
+    "eval.fd_samples=200",
     "--set",
     "eval.iwae_images=100",
     "--set",

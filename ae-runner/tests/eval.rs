@@ -134,3 +134,58 @@ fn eval_reruns_a_finished_run_with_other_settings_and_refuses_other_keys() {
     assert!(stderr(&o).contains("not a run folder"), "{}", stderr(&o));
     assert!(!stderr(&o).contains("panicked"));
 }
+
+/// `eval.classifier_fd`: a VAE's prior samples and its ex-post mixture's samples are judged by
+/// the classifier, trained once under the output folder; the next run with the same data
+/// loads it (its file is not written again) and finds the same accuracy.
+#[test]
+fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
+    let out = tempfile::tempdir().unwrap();
+    let run = |file: &str| {
+        let mut args = vec![file, "--out", out.path().to_str().unwrap()];
+        args.extend_from_slice(SMALL);
+        args.extend_from_slice(&[
+            "--set",
+            "eval.classifier_fd=true",
+            "--set",
+            "eval.classifier_images=6000",
+            "--set",
+            "data.train_limit=2500",
+        ]);
+        let o = command(&args).env("RUST_LOG", "info").output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let first = run("experiments/vae.yaml");
+    assert!(first.contains("training the classifier"), "{first}");
+    let vae = out.path().join("vae/seed=0");
+    let acc = column(&vae, "classifier_acc").unwrap();
+    assert!(acc > 0.8 && acc <= 1.0, "classifier_acc {acc}");
+    for col in ["classifier_fd", "classifier_fd_gmm"] {
+        let fd = column(&vae, col).unwrap_or_else(|| panic!("no {col}"));
+        assert!(fd > 0.0 && fd.is_finite(), "{col} {fd}");
+    }
+    for col in ["class_coverage", "class_coverage_gmm"] {
+        let c = column(&vae, col).unwrap();
+        // 1/10 (one class) to 1 (every class as often): two epochs' samples are blobs.
+        assert!((0.1 - 1e-9..=1.0).contains(&c), "{col} {c}");
+    }
+    let saved = std::fs::read_dir(out.path().join(".classifier"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("classifier.safetensors"))
+        .collect::<Vec<_>>();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    let written = std::fs::metadata(&saved[0]).unwrap().modified().unwrap();
+
+    // A deterministic model has only the ex-post samples; the classifier is loaded.
+    let second = run("experiments/ae.yaml");
+    assert!(!second.contains("training the classifier"), "{second}");
+    assert_eq!(
+        std::fs::metadata(&saved[0]).unwrap().modified().unwrap(),
+        written
+    );
+    let ae = out.path().join("ae/seed=0");
+    assert_eq!(column(&ae, "classifier_acc"), Some(acc));
+    assert!(column(&ae, "classifier_fd").is_none());
+    assert!(column(&ae, "classifier_fd_gmm").unwrap() > 0.0);
+}

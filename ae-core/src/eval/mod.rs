@@ -6,6 +6,8 @@
 //! computation (an exact likelihood, a naive loop, pair counting or scikit-learn) in its tests.
 
 pub mod auroc;
+pub mod classifier;
+pub mod frechet;
 pub mod gmm;
 pub mod iwae;
 pub mod knn;

@@ -24,7 +24,7 @@ pub fn project_2d(x: &Tensor) -> Result<Vec<(f64, f64)>> {
 }
 
 /// Eigenvalues and eigenvectors (as columns) of a symmetric matrix by cyclic Jacobi rotations.
-fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
+pub fn symmetric_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let d = a.len();
     let mut v: Vec<Vec<f64>> = (0..d)
         .map(|i| (0..d).map(|j| f64::from(u8::from(i == j))).collect())

@@ -258,6 +258,13 @@ pub struct EvalConfig {
     /// Components of the ex-post Gaussian mixture fitted to the `fit_images` training codes,
     /// whose decoded draws are samples-gmm.png (0: off).
     pub gmm_components: usize,
+    /// The classifier Frechet distance and class coverage of the model's samples (from its
+    /// prior and from the ex-post mixture), with a classifier trained on first use.
+    pub classifier_fd: bool,
+    /// Samples drawn for it.
+    pub fd_samples: usize,
+    /// Training images the classifier is trained on, the first ones (0: all).
+    pub classifier_images: usize,
     /// Smaller fixed sizes for the keys left unset (see [`quick`]), for quick sweeps.
     pub quick: bool,
 }
@@ -322,6 +329,9 @@ impl Default for EvalConfig {
             pixels: true,
             pictures: true,
             gmm_components: 10,
+            classifier_fd: false,
+            fd_samples: 10000,
+            classifier_images: 0,
             quick: false,
         }
     }
@@ -340,7 +350,16 @@ impl EvalConfig {
                 )
             })?;
         }
-        Ok(())
+        ensure(
+            !self.classifier_fd || self.fd_samples >= 2,
+            "eval.fd_samples",
+            || {
+                format!(
+                "{} is not allowed with eval.classifier_fd: a Frechet distance needs >= 2 samples",
+                self.fd_samples
+            )
+            },
+        )
     }
 
     /// `every` needs the bound (`iwae_k`), a model with a likelihood and validation images.

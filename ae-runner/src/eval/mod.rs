@@ -3,6 +3,7 @@
 //! probe and k-NN on the codes beside the same classifiers on raw pixels, one-class anomaly
 //! AUROC for a run trained on some classes only, and the pictures of the latent space.
 
+pub mod judge;
 pub mod pictures;
 
 use crate::config::{EvalConfig, Experiment};
@@ -11,9 +12,10 @@ use crate::run::bound::iwae_nll;
 use crate::run::context::DataCache;
 use crate::run::interrupt;
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
+use ae_core::eval::gmm::{Gmm, GmmConfig};
 use ae_core::eval::{auroc, knn_accuracy, linear_probe, ProbeConfig};
 use ae_core::metrics::MSE;
-use ae_core::rng::{Purpose, Streams};
+use ae_core::rng::{Purpose, Rng, Streams};
 use ae_variants::vae::NEG_ELBO;
 use ae_variants::Autoencoder;
 use anyhow::Result;
@@ -72,7 +74,7 @@ fn evaluate_without_grad(
         model.log_weights(&one, 1, &mut rng)?.is_some()
     };
     let test_codes = codes(model, &data.test.images, batch)?;
-    let gmm = cfg.pictures && cfg.gmm_components > 0;
+    let gmm = cfg.gmm_components > 0 && (cfg.pictures || cfg.classifier_fd);
     let fit = (cfg.probe || cfg.knn_k > 0 || gmm)
         .then(|| fit_split(&data, cfg.fit_images))
         .transpose()?;
@@ -92,12 +94,18 @@ fn evaluate_without_grad(
 
     // Each part says what it does before it starts and what it found after: together they
     // can take longer than training a short run.
+    // The ex-post density of the training codes: a picture, and samples to judge.
+    let mixture = match (&fit_codes, gmm) {
+        (Some(codes), true) => ex_post(codes, cfg.gmm_components, streams)?,
+        _ => None,
+    };
     let mut parts = Progress::new(
         [
             iwae,
             cfg.probe || cfg.knn_k > 0,
             (cfg.probe || cfg.knn_k > 0) && cfg.pixels,
             anomalies.is_some(),
+            cfg.classifier_fd,
             cfg.pictures,
         ]
         .iter()
@@ -153,8 +161,30 @@ fn evaluate_without_grad(
         })?;
     }
 
+    if cfg.classifier_fd {
+        let n = cfg.fd_samples;
+        let what = format!("classifier Frechet distance of {n} samples to the test images");
+        parts.run(&what, &mut out, || {
+            let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+            let dataset = format!("{:?}", exp.data.dataset).to_lowercase();
+            let (c, acc) = judge::classifier(root, &data, &dataset, cfg.classifier_images)?;
+            let classes = judge::class_count(&data)?;
+            let test = c.features(&data.test.images)?;
+            let mut found = vec![("classifier_acc".to_string(), acc)];
+            let mut rng = streams.stream(Purpose::Sample, 2);
+            if let Some(s) = model.sample(n, None, &mut rng)? {
+                found.extend(judge::judge(&c, &s, &test, classes, "")?);
+            }
+            if let Some(m) = &mixture {
+                let s = decoded_draws(model, m, n, &mut streams.stream(Purpose::Sample, 3))?;
+                found.extend(judge::judge(&c, &s, &test, classes, "_gmm")?);
+            }
+            Ok(found)
+        })?;
+    }
+
     if cfg.pictures {
-        parts.announce(if gmm {
+        parts.announce(if mixture.is_some() {
             "pictures: interpolations, latent codes, ex-post samples"
         } else {
             "pictures: interpolations, latent codes"
@@ -168,25 +198,56 @@ fn evaluate_without_grad(
         let n = data.test.len().min(2000);
         let shown = test_codes.narrow(0, 0, n)?;
         pictures::latent_scatter(&shown, &test_labels[..n], &dir.join("latent.svg"))?;
-        if let (Some(fit_codes), true) = (&fit_codes, gmm) {
-            let path = dir.join("samples-gmm.png");
-            let n = cfg.gmm_components;
-            // A picture, not a metric: a mixture that cannot be fitted is said, not fatal.
-            match pictures::gmm_samples(model, fit_codes, n, streams, shape, &path) {
-                Ok(fitted) => tracing::info!(
-                    "ex-post density: {n} components on {} training codes, {} EM iterations, \
-                     mean log-likelihood {:.3}",
-                    fit_codes.dim(0)?,
-                    fitted.iterations,
-                    fitted.log_likelihood
-                ),
-                Err(e) => tracing::warn!("no samples-gmm.png: the ex-post mixture failed: {e}"),
-            }
+        if let Some(m) = &mixture {
+            let s = decoded_draws(model, m, 64, &mut streams.stream(Purpose::Sample, 1))?;
+            pictures::grid(&s, 8, shape, &dir.join("samples-gmm.png"))?;
         }
         parts.done(&[]);
     }
 
     Ok(out)
+}
+
+/// A Gaussian mixture of `components` fitted to the training `codes` (Ghosh et al.'s ex-post
+/// density); None, with a warning, where EM fails: it feeds a picture and a metric, and a run
+/// is not failed for them.
+fn ex_post(codes: &Tensor, components: usize, streams: &Streams) -> Result<Option<Gmm>> {
+    let (n, dim) = codes.dims2()?;
+    let x = codes
+        .to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
+    let cfg = GmmConfig {
+        components: components.min(n),
+        ..Default::default()
+    };
+    match Gmm::fit(&x, dim, cfg, &mut streams.stream(Purpose::Eval, 5)) {
+        Ok(m) => {
+            tracing::info!(
+                "ex-post density: {} components on {n} training codes, {} EM iterations, \
+                 mean log-likelihood {:.3}",
+                cfg.components,
+                m.iterations,
+                m.log_likelihood
+            );
+            Ok(Some(m))
+        }
+        Err(e) => {
+            tracing::warn!("no ex-post samples: fitting the mixture failed: {e}");
+            Ok(None)
+        }
+    }
+}
+
+/// `n` draws of the mixture, decoded into images in [0, 1].
+fn decoded_draws(model: &dyn Autoencoder, m: &Gmm, n: usize, rng: &mut Rng) -> Result<Tensor> {
+    let device = model.backbone().device();
+    let z = Tensor::from_vec(m.sample(n, rng)?, (n, m.dim), &device)?.to_dtype(DType::F32)?;
+    let parts = chunks(&z, 1000)?
+        .iter()
+        .map(|z| Ok(candle_nn::ops::sigmoid(&model.decode(z)?)?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Tensor::cat(&parts, 0)?)
 }
 
 /// Numbered parts of an evaluation, each logged when it starts and when it ends.

@@ -4,7 +4,6 @@
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
 use ae_core::data::Dataset;
-use ae_core::eval::gmm::{Gmm, GmmConfig};
 use ae_core::image::write_grid;
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::Autoencoder;
@@ -32,42 +31,22 @@ pub fn write_basic(
     })?;
     write_png(&dir.join("reconstructions.png"), &rows, shape)?;
     if let Some(s) = samples {
-        let rows: Vec<Tensor> = (0..8)
-            .map(|r| s.narrow(0, r * 8, 8))
-            .collect::<candle_core::Result<_>>()?;
-        write_png(&dir.join("samples.png"), &rows, shape)?;
+        grid(&s, 8, shape, &dir.join("samples.png"))?;
     }
     Ok(())
 }
 
-/// samples-gmm.png (8 x 8): draws from a Gaussian mixture of `components` fitted to the
-/// training `codes` (Ghosh et al.'s ex-post density), decoded; returns the fitted mixture.
-pub fn gmm_samples(
-    model: &dyn Autoencoder,
-    codes: &Tensor,
-    components: usize,
-    streams: &Streams,
+/// `images` as a grid of `per_row` columns.
+pub fn grid(
+    images: &Tensor,
+    per_row: usize,
     shape: (usize, usize, usize),
     path: &Path,
-) -> Result<Gmm> {
-    let (n, dim) = codes.dims2()?;
-    let x = codes
-        .to_dtype(DType::F64)?
-        .flatten_all()?
-        .to_vec1::<f64>()?;
-    let cfg = GmmConfig {
-        components: components.min(n),
-        ..Default::default()
-    };
-    let gmm = Gmm::fit(&x, dim, cfg, &mut streams.stream(Purpose::Eval, 5))?;
-    let z = gmm.sample(64, &mut streams.stream(Purpose::Sample, 1))?;
-    let z = Tensor::from_vec(z, (64, dim), codes.device())?.to_dtype(codes.dtype())?;
-    let images = candle_nn::ops::sigmoid(&model.decode(&z)?)?;
-    let rows = (0..8)
-        .map(|r| images.narrow(0, r * 8, 8))
+) -> Result<()> {
+    let rows = (0..images.dim(0)? / per_row)
+        .map(|r| images.narrow(0, r * per_row, per_row))
         .collect::<candle_core::Result<Vec<_>>>()?;
-    write_png(path, &rows, shape)?;
-    Ok(gmm)
+    write_png(path, &rows, shape)
 }
 
 /// Steps between two images in interpolations.png, ends included.

@@ -43,13 +43,18 @@ const DECLARED: &[(&str, Option<Range>)] = &[
 /// The range of the metric `name` (no split prefix), None where it is unbounded or unknown.
 /// Besides the models' metrics, the evaluation's (eval/mod.rs): classifier accuracies
 /// (`probe_acc`, `knn5_acc`, `pixel_probe_acc`, ...) and anomaly AUROCs (`auroc_recon`) are
-/// fractions; the IWAE bound (`iwae100_nll`) is unbounded, as a Gaussian likelihood's NLL is.
+/// fractions, as are the class coverages of samples (`class_coverage`, `class_coverage_gmm`);
+/// a Frechet distance (`classifier_fd`) is >= 0; the IWAE bound (`iwae100_nll`) is unbounded,
+/// as a Gaussian likelihood's NLL is.
 pub fn bounds(name: &str) -> Option<Range> {
     if let Some((_, range)) = DECLARED.iter().find(|(n, _)| *n == name) {
         return *range;
     }
-    if name.ends_with("_acc") || name.starts_with("auroc_") {
+    if name.ends_with("_acc") || name.starts_with("auroc_") || name.starts_with("class_coverage") {
         return UNIT;
+    }
+    if name.starts_with("classifier_fd") {
+        return NONNEGATIVE;
     }
     None
 }
@@ -138,6 +143,8 @@ mod tests {
             assert_eq!(bounds(name), UNIT, "{name}");
         }
         assert_eq!(bounds("auroc_recon"), UNIT);
+        assert_eq!(bounds("class_coverage_gmm"), UNIT);
+        assert_eq!(bounds("classifier_fd"), NONNEGATIVE);
         assert_eq!(bounds("iwae100_nll"), None);
         assert_eq!(bounds("no_such_metric"), None);
     }

@@ -1,0 +1,152 @@
+//! A small convolutional classifier of the dataset's images, trained by aelab itself, whose
+//! features judge generated samples: the Frechet distance between the features of samples
+//! and of test images (a classifier Frechet distance, not Inception's FID), and the classes
+//! it sees in the samples.
+//!
+//! Two stride-2 convolutions (32 and 64 channels, kernel 4), a 128-unit ReLU layer (the
+//! features), a linear layer to the classes; Adam at 1e-3, batch 128. Six epochs on MNIST's
+//! 55000 training images give 98.9% test accuracy (3 epochs 98.5%; a rate decayed by 0.6 per
+//! epoch, or dropout 0.5 on the features over 8 epochs, did no better: 98.8%).
+
+use crate::activation::Activation;
+use crate::conv::ConvEncoder;
+use crate::layers::{initialize, Init};
+use crate::optim::{Optimizer, OptimizerConfig};
+use crate::rng::{Purpose, Streams};
+use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::{Linear, Module, VarBuilder, VarMap};
+use std::path::Path;
+
+/// Units of the feature layer.
+pub const FEATURES: usize = 128;
+const CHANNELS: [usize; 2] = [32, 64];
+const BATCH: usize = 128;
+
+pub struct Classifier {
+    varmap: VarMap,
+    body: ConvEncoder,
+    head: Linear,
+}
+
+impl Classifier {
+    /// A fresh classifier of `image` shaped inputs into `classes`, initialised from `seed`.
+    pub fn new(
+        image: (usize, usize, usize),
+        classes: usize,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, device);
+        let (relu, features) = (Activation::Relu, FEATURES);
+        let body = ConvEncoder::new(vb.pp("body"), image, &CHANNELS, features, relu, relu)?;
+        let head = candle_nn::linear(features, classes, vb.pp("head"))?;
+        let mut rng = Streams::new(seed).stream(Purpose::Init, 0);
+        initialize(&varmap, &mut rng, Init::Pytorch)?;
+        Ok(Self { varmap, body, head })
+    }
+
+    /// `epochs` passes of Adam over `images` [n, pixels] and their `labels` (u32), shuffled
+    /// from `seed`; returns the mean cross-entropy of each epoch. Gradients are recorded even
+    /// when the caller evaluates inside `no_grad`.
+    pub fn train(
+        &mut self,
+        images: &Tensor,
+        labels: &Tensor,
+        epochs: usize,
+        seed: u64,
+    ) -> Result<Vec<f64>> {
+        crate::grad::with_grad(|| self.train_tracked(images, labels, epochs, seed))
+    }
+
+    fn train_tracked(
+        &mut self,
+        images: &Tensor,
+        labels: &Tensor,
+        epochs: usize,
+        seed: u64,
+    ) -> Result<Vec<f64>> {
+        let mut named: Vec<_> = self
+            .varmap
+            .data()
+            .lock()
+            .expect("varmap lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        // In name order: the VarMap is a HashMap.
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut opt = Optimizer::new(named, OptimizerConfig::default())?;
+        let n = images.dim(0)?;
+        let streams = Streams::new(seed);
+        let mut losses = Vec::with_capacity(epochs);
+        for epoch in 0..epochs {
+            let order = streams
+                .stream(Purpose::Shuffle, epoch as u64)
+                .permutation(n, images.device())?;
+            let (mut sum, mut batches) = (0.0, 0);
+            for start in (0..n).step_by(BATCH) {
+                let idx = order.narrow(0, start, BATCH.min(n - start))?;
+                let x = images.index_select(&idx, 0)?;
+                let y = labels.index_select(&idx, 0)?;
+                let loss = candle_nn::loss::cross_entropy(&self.logits(&x)?, &y)?;
+                opt.backward_step(&loss)?;
+                sum += loss.to_scalar::<f32>()? as f64;
+                batches += 1;
+            }
+            losses.push(sum / batches as f64);
+        }
+        Ok(losses)
+    }
+
+    /// The 128 features of each image, batch by batch, without gradients.
+    pub fn features(&self, images: &Tensor) -> Result<Tensor> {
+        self.batched(images, |x| self.body.forward_with(x, &mut Ok))
+    }
+
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.head.forward(&self.body.forward_with(x, &mut Ok)?)
+    }
+
+    /// The class the classifier gives each image, [n] u32.
+    pub fn predict(&self, images: &Tensor) -> Result<Tensor> {
+        self.batched(images, |x| self.logits(x)?.argmax(D::Minus1))
+    }
+
+    /// The share of `images` whose predicted class is their label.
+    pub fn accuracy(&self, images: &Tensor, labels: &Tensor) -> Result<f64> {
+        let right = self
+            .predict(images)?
+            .eq(&labels.to_dtype(DType::U32)?)?
+            .to_dtype(DType::F32)?
+            .mean_all()?;
+        Ok(right.to_scalar::<f32>()? as f64)
+    }
+
+    fn batched(&self, images: &Tensor, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Tensor> {
+        crate::grad::no_grad(|| {
+            let n = images.dim(0)?;
+            let parts = (0..n)
+                .step_by(1000)
+                .map(|s| f(&images.narrow(0, s, 1000.min(n - s))?))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::cat(&parts, 0)
+        })
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.varmap.save(path)
+    }
+
+    /// Loads weights saved by [`Self::save`] into a fresh classifier of the same shape.
+    pub fn load(
+        path: &Path,
+        image: (usize, usize, usize),
+        classes: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut c = Self::new(image, classes, 0, device)?;
+        c.varmap.load(path)?;
+        Ok(c)
+    }
+}

@@ -1,0 +1,131 @@
+//! Judging samples rather than reconstructions: the Frechet distance between a model's
+//! samples and the test images in the features of aelab's own classifier of the dataset
+//! (`classifier_fd`: a classifier Frechet distance, not Inception's FID), and the classes the
+//! classifier sees in the samples (`class_coverage`). The classifier is trained on first use
+//! and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`, for
+//! every later run and evaluation on the same data.
+
+use crate::results::files::{sync_rename, tmp_path};
+use ae_core::data::Dataset;
+use ae_core::eval::classifier::Classifier;
+use ae_core::eval::frechet::frechet_distance;
+use anyhow::{Context, Result};
+use candle_core::{DType, Tensor};
+use std::path::{Path, PathBuf};
+
+/// Passes over the training images when the classifier is trained.
+pub const EPOCHS: usize = 6;
+/// The seed of its initialisation and shuffling: one classifier per data, whatever the run.
+const SEED: u64 = 0;
+
+/// The classifier's folder for `data` trained on its first `n` training images.
+fn folder(out: &Path, data: &Dataset, dataset: &str, n: usize) -> PathBuf {
+    let (c, h, w) = data.image_shape;
+    out.join(".classifier")
+        .join(format!("{dataset}-{c}x{h}x{w}-{n}-images-{EPOCHS}-epochs"))
+}
+
+/// The classifier of `data` (its first `n` training images, 0: all), loaded from under `out`
+/// or trained there now, and its accuracy on the test images.
+pub fn classifier(
+    out: &Path,
+    data: &Dataset,
+    dataset: &str,
+    n: usize,
+) -> Result<(Classifier, f64)> {
+    let n = if n == 0 {
+        data.train.len()
+    } else {
+        n.min(data.train.len())
+    };
+    let classes = class_count(data)?;
+    let dir = folder(out, data, dataset, n);
+    let path = dir.join("classifier.safetensors");
+    let device = data.test.images.device();
+    let c = if path.exists() {
+        Classifier::load(&path, data.image_shape, classes, device)
+            .with_context(|| format!("loading the classifier {}", path.display()))?
+    } else {
+        tracing::info!(
+            "training the classifier for classifier_fd on {n} training images, {EPOCHS} epochs, \
+             once: it is kept in {}",
+            dir.display()
+        );
+        let mut c = Classifier::new(data.image_shape, classes, SEED, device)?;
+        let images = data.train.images.narrow(0, 0, n)?;
+        let labels = data.train.labels.narrow(0, 0, n)?;
+        let losses = c.train(&images, &labels, EPOCHS, SEED)?;
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let tmp = tmp_path(&path);
+        c.save(&tmp)?;
+        sync_rename(&tmp, &path)?;
+        tracing::info!("classifier trained: cross-entropy by epoch {losses:.4?}");
+        c
+    };
+    let acc = c.accuracy(&data.test.images, &data.test.labels)?;
+    Ok((c, acc))
+}
+
+/// The number of classes: one more than the largest training label.
+pub fn class_count(data: &Dataset) -> Result<usize> {
+    let max = data
+        .train
+        .labels
+        .max(0)?
+        .to_dtype(DType::U32)?
+        .to_scalar::<u32>()?;
+    Ok(max as usize + 1)
+}
+
+/// `classifier_fd<suffix>` of `samples` against the test images' features `test`, and
+/// `class_coverage<suffix>`: exp of the entropy of the classes the classifier gives the
+/// samples over the number of classes (1: every class as often; 1/classes: one class only).
+pub fn judge(
+    c: &Classifier,
+    samples: &Tensor,
+    test: &Tensor,
+    classes: usize,
+    suffix: &str,
+) -> Result<Vec<(String, f64)>> {
+    let fd = frechet_distance(&c.features(samples)?, test)?;
+    let predicted: Vec<u32> = c.predict(samples)?.to_vec1()?;
+    Ok(vec![
+        (format!("classifier_fd{suffix}"), fd),
+        (
+            format!("class_coverage{suffix}"),
+            coverage(&predicted, classes),
+        ),
+    ])
+}
+
+/// exp(entropy of the classes' shares among `predicted`) / `classes`.
+fn coverage(predicted: &[u32], classes: usize) -> f64 {
+    let mut counts = vec![0usize; classes];
+    for p in predicted {
+        counts[*p as usize] += 1;
+    }
+    let n = predicted.len() as f64;
+    let entropy: f64 = counts
+        .iter()
+        .filter(|&&k| k > 0)
+        .map(|&k| -(k as f64 / n) * (k as f64 / n).ln())
+        .sum();
+    entropy.exp() / classes as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coverage;
+
+    #[test]
+    fn coverage_by_hand() {
+        let every: Vec<u32> = (0..50).map(|i| i % 10).collect();
+        assert!((coverage(&every, 10) - 1.0).abs() < 1e-12);
+        assert!((coverage(&[3; 20], 10) - 0.1).abs() < 1e-12);
+        // Two classes, half each: entropy ln 2, exp 2, over 10.
+        assert!((coverage(&[1, 7, 1, 7], 10) - 0.2).abs() < 1e-12);
+        // Shares 3/4 and 1/4: exp(-(3/4 ln 3/4 + 1/4 ln 1/4)) / 4.
+        let want = (-(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln())).exp() / 4.0;
+        assert!((coverage(&[0, 0, 0, 2], 4) - want).abs() < 1e-12);
+    }
+}
