@@ -165,10 +165,15 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
         let fd = column(&vae, col).unwrap_or_else(|| panic!("no {col}"));
         assert!(fd > 0.0 && fd.is_finite(), "{col} {fd}");
     }
-    for col in ["class_coverage", "class_coverage_gmm"] {
-        let c = column(&vae, col).unwrap();
-        // 1/10 (one class) to 1 (every class as often): two epochs' samples are blobs.
-        assert!((0.1 - 1e-9..=1.0).contains(&c), "{col} {c}");
+    // The coverage's values are tested by hand (eval/judge.rs); here, that both are reported,
+    // with the settings they depend on.
+    for col in [
+        "class_coverage",
+        "class_coverage_gmm",
+        "fd_samples",
+        "classifier_images",
+    ] {
+        assert!(column(&vae, col).is_some(), "no {col}");
     }
     let saved = std::fs::read_dir(out.path().join(".classifier"))
         .unwrap()

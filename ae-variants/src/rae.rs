@@ -33,13 +33,14 @@ pub struct RaeConfig {
 
 /// Pythae's RAE_L2 defaults (embedding_weight 1e-4, reg_weight 1e-7) are weights on the
 /// per-image squared error; `loss: mse` is that error over 784 pixels, so they are divided by
-/// 784 (and rounded).
+/// 784 (and rounded). Pythae's reg_weight is Adam's weight decay, the gradient of
+/// reg_weight / 2 x ||theta||^2: the weight of this term is half of it.
 impl Default for RaeConfig {
     fn default() -> Self {
         Self {
             loss: Recon::Mse,
             code_weight: 1.28e-7,
-            decoder_weight: 1.28e-10,
+            decoder_weight: 6.4e-11,
         }
     }
 }

@@ -270,3 +270,34 @@ fn vqvae_ema_moves_the_codes_to_their_assignments_mean() {
     }
     assert!(moved >= 2, "{n:?}");
 }
+
+/// The moving averages are training state: after steps that moved them, a checkpoint
+/// restored into a fresh model holds the same averages and codebook.
+#[test]
+fn vqvae_ema_state_goes_through_a_checkpoint() {
+    let data = common::mnist(DataConfig {
+        train_limit: Some(96),
+        val_size: 0,
+        test_limit: Some(10),
+        ..Default::default()
+    });
+    let streams = Streams::new(4);
+    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8, ema: true}";
+    let mut ae = common::build(yaml, &data, streams);
+    let mut rng = streams.stream(Purpose::Train, 0);
+    for batch in Batches::new(&data, 32, &streams, 0).unwrap() {
+        ae.train_step(&batch.unwrap(), &mut rng).unwrap();
+    }
+    let counts = f64s(ae.backbone().vars(&["vq.ema_count"])[0].1.as_tensor());
+    assert!(counts.iter().any(|c| (c - 1.0).abs() > 1e-3), "{counts:?}");
+    let saved = ae_variants::checkpoint_state(ae.as_mut()).unwrap();
+    let mut fresh = common::build(yaml, &data, Streams::new(9));
+    ae_variants::restore_state(fresh.as_mut(), &saved).unwrap();
+    for name in ["vq.codebook", "vq.ema_count", "vq.ema_sum"] {
+        let (a, b) = (
+            f64s(ae.backbone().vars(&[name])[0].1.as_tensor()),
+            f64s(fresh.backbone().vars(&[name])[0].1.as_tensor()),
+        );
+        assert_eq!(a, b, "{name}");
+    }
+}

@@ -162,8 +162,11 @@ impl Gmm {
     /// Lloyd's iterations give the first responsibilities (scikit-learn's `init_params:
     /// kmeans`), then EM until the mean log-likelihood settles.
     pub fn fit(x: &[f64], dim: usize, cfg: GmmConfig, rng: &mut Rng) -> Result<Self> {
+        if dim == 0 {
+            candle_core::bail!("a mixture of points of dimension 0");
+        }
         let n = x.len() / dim;
-        if dim == 0 || n < cfg.components.max(2) || cfg.components == 0 {
+        if n < cfg.components.max(2) || cfg.components == 0 {
             candle_core::bail!(
                 "a mixture of {} components needs at least as many points, not {n}",
                 cfg.components

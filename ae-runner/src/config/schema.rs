@@ -378,16 +378,25 @@ impl EvalConfig {
         })
     }
 
-    /// The settings as (name, value) columns of eval.csv.
+    /// The settings as (name, value) columns of eval.csv: the sizes the metrics depend on,
+    /// and with `classifier_fd` those its distances depend on.
     pub fn columns(&self) -> Vec<(String, String)> {
-        [
+        let mut sizes = vec![
             ("iwae_k", self.iwae_k),
             ("iwae_images", self.iwae_images),
             ("fit_images", self.fit_images),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+        ];
+        if self.classifier_fd {
+            sizes.extend([
+                ("gmm_components", self.gmm_components),
+                ("fd_samples", self.fd_samples),
+                ("classifier_images", self.classifier_images),
+            ]);
+        }
+        sizes
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 }
 

@@ -18,19 +18,32 @@ pub const EPOCHS: usize = 6;
 /// The seed of its initialisation and shuffling: one classifier per data, whatever the run.
 const SEED: u64 = 0;
 
-/// The classifier's folder for `data` trained on its first `n` training images.
-fn folder(out: &Path, data: &Dataset, dataset: &str, n: usize) -> PathBuf {
+/// FNV-1a, 64 bits: a name for a description that stays the same across builds and
+/// toolchains (std's hasher does not promise to).
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The classifier's folder for `data` trained on its first `n` training images: the dataset's
+/// name, then a hash of everything that decides those images (`source`: the data config with
+/// its folder, binarisation and split, and the seed where binarisation depends on it).
+fn folder(out: &Path, data: &Dataset, dataset: &str, source: &str, n: usize) -> PathBuf {
     let (c, h, w) = data.image_shape;
-    out.join(".classifier")
-        .join(format!("{dataset}-{c}x{h}x{w}-{n}-images-{EPOCHS}-epochs"))
+    let key = fnv(source);
+    out.join(".classifier").join(format!(
+        "{dataset}-{c}x{h}x{w}-{key:016x}-{n}-images-{EPOCHS}-epochs"
+    ))
 }
 
 /// The classifier of `data` (its first `n` training images, 0: all), loaded from under `out`
-/// or trained there now, and its accuracy on the test images.
+/// or trained there now, and its accuracy on the test images. `source` describes what made
+/// the images (see [`folder`]).
 pub fn classifier(
     out: &Path,
     data: &Dataset,
-    dataset: &str,
+    (dataset, source): (&str, &str),
     n: usize,
 ) -> Result<(Classifier, f64)> {
     let n = if n == 0 {
@@ -39,7 +52,7 @@ pub fn classifier(
         n.min(data.train.len())
     };
     let classes = class_count(data)?;
-    let dir = folder(out, data, dataset, n);
+    let dir = folder(out, data, dataset, source, n);
     let path = dir.join("classifier.safetensors");
     let device = data.test.images.device();
     let c = if path.exists() {
@@ -56,7 +69,9 @@ pub fn classifier(
         let labels = data.train.labels.narrow(0, 0, n)?;
         let losses = c.train(&images, &labels, EPOCHS, SEED)?;
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let tmp = tmp_path(&path);
+        // One temporary file per process: shards evaluating at once may both train it (the
+        // same weights, from the same seed) and both rename theirs into place.
+        let tmp = tmp_path(&path).with_extension(format!("tmp-{}", std::process::id()));
         c.save(&tmp)?;
         sync_rename(&tmp, &path)?;
         tracing::info!("classifier trained: cross-entropy by epoch {losses:.4?}");
@@ -115,7 +130,14 @@ fn coverage(predicted: &[u32], classes: usize) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::coverage;
+    use super::{coverage, fnv};
+
+    /// FNV-1a's published test values.
+    #[test]
+    fn fnv_by_its_published_values() {
+        assert_eq!(fnv(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv("a"), 0xaf63_dc4c_8601_ec8c);
+    }
 
     #[test]
     fn coverage_by_hand() {

@@ -165,9 +165,18 @@ fn evaluate_without_grad(
         let n = cfg.fd_samples;
         let what = format!("classifier Frechet distance of {n} samples to the test images");
         parts.run(&what, &mut out, || {
-            let root = dir.parent().and_then(Path::parent).unwrap_or(dir);
+            // results/<exp>/<run>: the output folder is two up (absolute, for a relative
+            // run folder given to `ae-runner eval`).
+            let run = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+            let root = run.parent().and_then(Path::parent).unwrap_or(&run);
             let dataset = format!("{:?}", exp.data.dataset).to_lowercase();
-            let (c, acc) = judge::classifier(root, &data, &dataset, cfg.classifier_images)?;
+            let seed = match exp.data.binarize {
+                Binarize::Fixed => Some(exp.train.seed),
+                _ => None,
+            };
+            let source = format!("{data_cfg:?} {seed:?}");
+            let names = (dataset.as_str(), source.as_str());
+            let (c, acc) = judge::classifier(root, &data, names, cfg.classifier_images)?;
             let classes = judge::class_count(&data)?;
             let test = c.features(&data.test.images)?;
             let mut found = vec![("classifier_acc".to_string(), acc)];
