@@ -151,9 +151,15 @@ mod tests {
         let vb = VarBuilder::from_varmap(&varmap, DType::F64, &Device::Cpu);
         let mlp = Mlp::new(vb.pp("enc"), dims, act, last).unwrap();
         // Weights of a scale that keeps tanh and sigmoid away from saturation, biases that
-        // put some ReLU units off.
-        for (name, var) in varmap.data().lock().unwrap().iter() {
-            let t = Tensor::randn(0f64, 0.6, var.shape(), &Device::Cpu).unwrap();
+        // put some ReLU units off, drawn from a seeded stream.
+        let mut rng = ae_core::rng::Streams::new(3).stream(ae_core::rng::Purpose::Init, 0);
+        let data = varmap.data().lock().unwrap();
+        let mut names: Vec<&String> = data.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &data[name];
+            let t = rng.normal(var.shape(), &Device::Cpu).unwrap();
+            let t = (t.to_dtype(DType::F64).unwrap() * 0.6).unwrap();
             let t = if name.ends_with("bias") {
                 (t - 0.2).unwrap()
             } else {
@@ -161,6 +167,7 @@ mod tests {
             };
             var.set(&t).unwrap();
         }
+        drop(data);
         (varmap, mlp)
     }
 

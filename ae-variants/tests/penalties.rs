@@ -301,3 +301,49 @@ fn vqvae_ema_state_goes_through_a_checkpoint() {
         assert_eq!(a, b, "{name}");
     }
 }
+
+/// The codebook learns from its own term only: with plain SGD at rate 1 one step moves code k
+/// by minus the codebook term's gradient, 2 / (numbers of the code) x sum over the positions
+/// assigned to k of (e_k - z_e), and leaves the codes no position chose where they were. A
+/// commitment term leaking into the codebook would move it (1 + beta) times as far.
+#[test]
+fn vqvae_codebook_moves_by_its_own_terms_gradient_only() {
+    let data = common::mnist(DataConfig {
+        train_limit: Some(64),
+        val_size: 0,
+        test_limit: Some(10),
+        ..Default::default()
+    });
+    let streams = Streams::new(4);
+    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8}";
+    let mut sgd = ae_core::optim::OptimizerConfig::of_kind("sgd").unwrap();
+    sgd.lr = 1.0;
+    let mut ae = common::build_with(yaml, &data, streams, sgd);
+    let batch = Batches::new(&data, 32, &streams, 0)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
+    let before = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let index = nearest(&ze, &before, 2);
+    let mut grad = [0.0; 16];
+    for (row, &k) in ze.chunks(2).zip(&index) {
+        for j in 0..2 {
+            grad[2 * k + j] += 2.0 * (before[2 * k + j] - row[j]) / ze.len() as f64;
+        }
+    }
+    ae.train_step(&batch, &mut streams.stream(Purpose::Train, 0))
+        .unwrap();
+    let after = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    for e in 0..16 {
+        let want = before[e] - grad[e];
+        assert!(
+            (after[e] - want).abs() < 1e-6,
+            "codebook[{e}]: {} vs {want}",
+            after[e]
+        );
+    }
+    let moved = (0..16).filter(|&e| grad[e].abs() > 1e-4).count();
+    assert!(moved >= 4, "{grad:?}");
+}

@@ -19,8 +19,18 @@ pub fn mnist(cfg: DataConfig) -> Dataset {
 
 /// The variant `model_yaml` describes, with Adam's defaults, initialised from `streams`.
 pub fn build(model_yaml: &str, data: &Dataset, streams: Streams) -> Box<dyn Autoencoder> {
+    build_with(model_yaml, data, streams, OptimizerConfig::default())
+}
+
+/// [`build`] with the optimiser `opt`.
+#[allow(dead_code)]
+pub fn build_with(
+    model_yaml: &str,
+    data: &Dataset,
+    streams: Streams,
+    opt: OptimizerConfig,
+) -> Box<dyn Autoencoder> {
     let (model, spec) = registry::read(serde_saphyr::from_str(model_yaml).unwrap()).unwrap();
-    let opt = OptimizerConfig::default();
     let ctx = BuildContext {
         device: &Device::Cpu,
         input_dim: data.dim(),
