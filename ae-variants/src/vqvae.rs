@@ -190,11 +190,11 @@ impl Vqvae {
         Ok(st.reshape((n, ()))?)
     }
 
-    /// Perplexity and share of codes used of a batch's assignments.
-    fn usage(&self, index: &Tensor) -> Result<(Tensor, Tensor)> {
+    /// Perplexity and share of codes used of a batch's assignments, from `counts` (see
+    /// [`Self::assigned`]).
+    fn usage(&self, counts: &Tensor, index: &Tensor) -> Result<(Tensor, Tensor)> {
         let k = self.cfg.codebook_size;
-        let counts = self.assigned(index)?;
-        let p = (&counts / index.dim(0)? as f64)?;
+        let p = (counts / index.dim(0)? as f64)?;
         let entropy = (&p * (&p + 1e-10)?.log()?)?.sum_all()?.neg()?;
         let used = counts.gt(0.0)?.to_dtype(DType::F32)?.sum_all()?;
         Ok((entropy.exp()?, (used / k as f64)?))
@@ -207,18 +207,20 @@ impl Vqvae {
         Ok(zeros.index_add(index, &ones, 0)?)
     }
 
-    /// The moving-average update: counts and sums decay towards the batch's, and each code is
-    /// the mean of what was assigned to it (with smoothed counts).
-    fn ema_update(&self, q: &Quantized) -> Result<()> {
+    /// The moving-average update: counts and sums decay towards the batch's (`batch_counts`,
+    /// see [`Self::assigned`]), and each code is the mean of what was assigned to it (with
+    /// smoothed counts). All on the device: nothing is read back in the training loop.
+    fn ema_update(&self, q: &Quantized, batch_counts: &Tensor) -> Result<()> {
         let g = self.cfg.decay;
         let k = self.cfg.codebook_size as f64;
-        let batch_counts = self.assigned(&q.index)?;
         let zeros = self.sums.as_tensor().zeros_like()?;
         let batch_sums = zeros.index_add(&q.index, &q.ze.detach(), 0)?;
         let counts = ((self.counts.as_tensor() * g)? + (batch_counts * (1.0 - g))?)?;
         let sums = ((self.sums.as_tensor() * g)? + (batch_sums * (1.0 - g))?)?;
-        let total = counts.sum_all()?.to_scalar::<f32>()? as f64;
-        let smoothed = ((&counts + EPSILON)? * (total / (total + k * EPSILON)))?;
+        // (counts + eps) x total / (total + K eps), total the sum of the counts.
+        let total = counts.sum_all()?;
+        let scale = total.broadcast_div(&(&total + k * EPSILON)?)?;
+        let smoothed = (&counts + EPSILON)?.broadcast_mul(&scale)?;
         self.codebook
             .set(&sums.broadcast_div(&smoothed.unsqueeze(1)?)?)?;
         self.counts.set(&counts)?;
@@ -251,12 +253,13 @@ impl Autoencoder for Vqvae {
             terms.push((CODEBOOK, codebook.detach()));
         }
         terms.push((COMMITMENT, commitment.detach()));
-        let (perplexity, used) = self.usage(&q.index)?;
+        let counts = self.assigned(&q.index)?;
+        let (perplexity, used) = self.usage(&counts, &q.index)?;
         terms.push((PERPLEXITY, perplexity));
         terms.push((CODES_USED, used));
         self.net.step("ae", &loss)?;
         if self.cfg.ema {
-            self.ema_update(&q)?;
+            self.ema_update(&q, &counts)?;
         }
         terms.insert(0, (LOSS, loss.detach()));
         Ok(terms)

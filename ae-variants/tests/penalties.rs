@@ -1,10 +1,11 @@
-//! The deterministic models' loss terms against the same sums written out in f64 from the
-//! model's own code, reconstruction and weights, on one batch of real MNIST.
+//! The loss terms of the models built on penalties and codebooks against the same sums written
+//! out in f64 from the model's own code, reconstruction and weights, on one batch of real MNIST.
 
 mod common;
 
-use ae_core::data::{Batches, DataConfig};
+use ae_core::data::{Batches, DataConfig, Dataset, Split};
 use ae_core::rng::{Purpose, Streams};
+use ae_variants::Autoencoder;
 
 fn f64s(t: &candle_core::Tensor) -> Vec<f64> {
     t.flatten_all()
@@ -15,35 +16,68 @@ fn f64s(t: &candle_core::Tensor) -> Vec<f64> {
         .unwrap()
 }
 
-/// RAE-L2: loss = MSE + beta x mean ||z||^2 / 2 + lambda x the decoder's squared norm.
-#[test]
-fn rae_loss_is_its_three_terms_by_hand() {
-    let data = common::mnist(DataConfig {
-        train_limit: Some(64),
+/// The first `train` real training images (no validation split) and 10 test images.
+fn mnist(train: usize) -> Dataset {
+    common::mnist(DataConfig {
+        train_limit: Some(train),
         val_size: 0,
         test_limit: Some(10),
         ..Default::default()
-    });
+    })
+}
+
+/// The first batch of `size` images of epoch 0.
+fn first_batch(data: &Dataset, streams: &Streams, size: usize) -> Split {
+    Batches::new(data, size, streams, 0)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
+/// The mean of the squared differences of two equally long lists.
+fn mse(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / a.len() as f64
+}
+
+/// The model's variable `name`, flat.
+fn var(ae: &dyn Autoencoder, name: &str) -> Vec<f64> {
+    f64s(ae.backbone().vars(&[name])[0].1.as_tensor())
+}
+
+/// One training step on `batch` logs the terms `want`, in order, each within `tol(value)`.
+fn assert_step(
+    ae: &mut dyn Autoencoder,
+    batch: &Split,
+    streams: &Streams,
+    want: &[(&str, f64)],
+    tol: impl Fn(f64) -> f64,
+) {
+    let terms = ae
+        .train_step(batch, &mut streams.stream(Purpose::Train, 0))
+        .unwrap();
+    let got: Vec<(&str, f64)> = terms.iter().map(|(m, v)| (m.name, f64s(v)[0])).collect();
+    for ((gn, g), (wn, w)) in got.iter().zip(want) {
+        assert_eq!(gn, wn);
+        assert!((g - w).abs() < tol(*w), "{wn}: {g} vs {w}");
+    }
+}
+
+/// RAE-L2: loss = MSE + beta x mean ||z||^2 / 2 + lambda x the decoder's squared norm.
+#[test]
+fn rae_loss_is_its_three_terms_by_hand() {
+    let data = mnist(64);
     let streams = Streams::new(2);
     let (beta, lambda) = (0.01, 1e-3);
     let yaml = format!("{{variant: rae, hidden: [32], latent_dim: 5, code_weight: {beta}, decoder_weight: {lambda}}}");
     let mut ae = common::build(&yaml, &data, streams);
-    let batch = Batches::new(&data, 32, &streams, 0)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let batch = first_batch(&data, &streams, 32);
     let x = f64s(&batch.images);
     let z = ae.encode(&batch.images).unwrap();
     let (n, dz) = z.dims2().unwrap();
     let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z).unwrap()).unwrap());
     let z = f64s(&z);
-    let recon = probs
-        .iter()
-        .zip(&x)
-        .map(|(p, x)| (p - x).powi(2))
-        .sum::<f64>()
-        / x.len() as f64;
+    let recon = mse(&probs, &x);
     let code = z
         .chunks(dz)
         .map(|r| 0.5 * r.iter().map(|v| v * v).sum::<f64>())
@@ -55,19 +89,15 @@ fn rae_loss_is_its_three_terms_by_hand() {
         .iter()
         .map(|(_, v)| f64s(v.as_tensor()).iter().map(|w| w * w).sum::<f64>())
         .sum();
-    let mut rng = streams.stream(Purpose::Train, 0);
-    let terms = ae.train_step(&batch, &mut rng).unwrap();
-    let got: Vec<(&str, f64)> = terms.iter().map(|(m, v)| (m.name, f64s(v)[0])).collect();
     let want = [
         ("loss", recon + beta * code + lambda * decoder),
         ("recon", recon),
         ("code_norm", code),
         ("decoder_norm", decoder),
     ];
-    for ((gn, g), (wn, w)) in got.iter().zip(want) {
-        assert_eq!(*gn, wn);
-        assert!((g - w).abs() < 1e-5 * w.abs(), "{wn}: {g} vs {w}");
-    }
+    assert_step(ae.as_mut(), &batch, &streams, &want, |w: f64| {
+        1e-5 * w.abs()
+    });
     // Each penalty is a share of the loss that the test can see.
     assert!(
         beta * code > 1e-3 * recon && lambda * decoder > 1e-3 * recon,
@@ -80,32 +110,18 @@ fn rae_loss_is_its_three_terms_by_hand() {
 #[test]
 fn contractive_loss_is_reconstruction_and_the_jacobian_by_differences() {
     use candle_core::Tensor;
-    let data = common::mnist(DataConfig {
-        train_limit: Some(64),
-        val_size: 0,
-        test_limit: Some(10),
-        ..Default::default()
-    });
+    let data = mnist(64);
     let streams = Streams::new(3);
     let lambda = 0.1;
     let yaml = format!(
         "{{variant: contractive, hidden: [32, 16], latent_dim: 5, activation: tanh, contractive_weight: {lambda}}}"
     );
     let mut ae = common::build(&yaml, &data, streams);
-    let batch = Batches::new(&data, 4, &streams, 0)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let batch = first_batch(&data, &streams, 4);
     let z = ae.encode(&batch.images).unwrap();
     let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z).unwrap()).unwrap());
     let x = f64s(&batch.images);
-    let recon = probs
-        .iter()
-        .zip(&x)
-        .map(|(p, x)| (p - x).powi(2))
-        .sum::<f64>()
-        / x.len() as f64;
+    let recon = mse(&probs, &x);
     let (n, d) = batch.images.dims2().unwrap();
     let h = 1e-2;
     let eye =
@@ -118,20 +134,20 @@ fn contractive_loss_is_reconstruction_and_the_jacobian_by_differences() {
         let diff = f64s(&(up - down).unwrap());
         jacobian += diff.iter().map(|v| (v / (2.0 * h)).powi(2)).sum::<f64>() / n as f64;
     }
-    let mut rng = streams.stream(Purpose::Train, 0);
-    let terms = ae.train_step(&batch, &mut rng).unwrap();
-    let got: Vec<(&str, f64)> = terms.iter().map(|(m, v)| (m.name, f64s(v)[0])).collect();
     let want = [
         ("loss", recon + lambda * jacobian),
         ("recon", recon),
         ("jacobian", jacobian),
     ];
-    for ((gn, g), (wn, w)) in got.iter().zip(want) {
-        assert_eq!(*gn, wn);
-        assert!((g - w).abs() < 1e-3 * w.abs(), "{wn}: {g} vs {w}");
-    }
+    assert_step(ae.as_mut(), &batch, &streams, &want, |w: f64| {
+        1e-3 * w.abs()
+    });
     assert!(lambda * jacobian > 1e-2 * recon, "{want:?}");
 }
+
+/// The small VQ-VAE of these tests: a 6-number code as 3 positions of 2, 8 code vectors.
+const VQVAE: &str =
+    "variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8";
 
 /// The nearest code of each `dim`-row of `z` in `codebook`, by hand.
 fn nearest(z: &[f64], codebook: &[f64], dim: usize) -> Vec<usize> {
@@ -151,23 +167,14 @@ fn nearest(z: &[f64], codebook: &[f64], dim: usize) -> Vec<usize> {
 /// batch's perplexity and codes in use, from the model's encoder, codebook and decoder.
 #[test]
 fn vqvae_loss_is_its_terms_by_hand() {
-    let data = common::mnist(DataConfig {
-        train_limit: Some(64),
-        val_size: 0,
-        test_limit: Some(10),
-        ..Default::default()
-    });
+    let data = mnist(64);
     let streams = Streams::new(4);
-    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8}";
+    let yaml = &format!("{{{VQVAE}}}");
     let mut ae = common::build(yaml, &data, streams);
-    let batch = Batches::new(&data, 32, &streams, 0)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let batch = first_batch(&data, &streams, 32);
     let x = f64s(&batch.images);
     let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
-    let codebook = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let codebook = var(ae.as_ref(), "vq.codebook");
     let index = nearest(&ze, &codebook, 2);
     let zq: Vec<f64> = index
         .iter()
@@ -181,18 +188,8 @@ fn vqvae_loss_is_its_terms_by_hand() {
         .unwrap();
     let logits = candle_nn::Module::forward(&ae.backbone().decoder, &zq_t).unwrap();
     let probs = f64s(&candle_nn::ops::sigmoid(&logits).unwrap());
-    let recon = probs
-        .iter()
-        .zip(&x)
-        .map(|(p, x)| (p - x).powi(2))
-        .sum::<f64>()
-        / x.len() as f64;
-    let dist = ze
-        .iter()
-        .zip(&zq)
-        .map(|(a, b)| (a - b).powi(2))
-        .sum::<f64>()
-        / ze.len() as f64;
+    let recon = mse(&probs, &x);
+    let dist = mse(&ze, &zq);
     let mut counts = [0.0; 8];
     index.iter().for_each(|&i| counts[i] += 1.0);
     let m = index.len() as f64;
@@ -202,9 +199,6 @@ fn vqvae_loss_is_its_terms_by_hand() {
         .map(|c| -(c / m) * (c / m).ln())
         .sum();
     let used = counts.iter().filter(|c| **c > 0.0).count() as f64 / 8.0;
-    let mut rng = streams.stream(Purpose::Train, 0);
-    let terms = ae.train_step(&batch, &mut rng).unwrap();
-    let got: Vec<(&str, f64)> = terms.iter().map(|(m, v)| (m.name, f64s(v)[0])).collect();
     let want = [
         ("loss", recon + dist + 0.25 * dist),
         ("recon", recon),
@@ -213,10 +207,9 @@ fn vqvae_loss_is_its_terms_by_hand() {
         ("perplexity", entropy.exp()),
         ("codes_used", used),
     ];
-    for ((gn, g), (wn, w)) in got.iter().zip(want) {
-        assert_eq!(*gn, wn);
-        assert!((g - w).abs() < 1e-5 * w.abs().max(1e-3), "{wn}: {g} vs {w}");
-    }
+    assert_step(ae.as_mut(), &batch, &streams, &want, |w: f64| {
+        1e-5 * w.abs().max(1e-3)
+    });
     assert!(entropy.exp() > 1.5, "more than one code in use: {want:?}");
 }
 
@@ -225,22 +218,13 @@ fn vqvae_loss_is_its_terms_by_hand() {
 /// e_k = sum_k / smoothed count_k, with the batch's assignments n_k and their sums s_k.
 #[test]
 fn vqvae_ema_moves_the_codes_to_their_assignments_mean() {
-    let data = common::mnist(DataConfig {
-        train_limit: Some(64),
-        val_size: 0,
-        test_limit: Some(10),
-        ..Default::default()
-    });
+    let data = mnist(64);
     let streams = Streams::new(4);
-    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8, ema: true}";
+    let yaml = &format!("{{{VQVAE}, ema: true}}");
     let mut ae = common::build(yaml, &data, streams);
-    let batch = Batches::new(&data, 32, &streams, 0)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let batch = first_batch(&data, &streams, 32);
     let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
-    let before = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let before = var(ae.as_ref(), "vq.codebook");
     let index = nearest(&ze, &before, 2);
     let names: Vec<String> = ae
         .train_step(&batch, &mut streams.stream(Purpose::Train, 0))
@@ -249,7 +233,7 @@ fn vqvae_ema_moves_the_codes_to_their_assignments_mean() {
         .map(|(m, _)| m.name.to_string())
         .collect();
     assert!(!names.contains(&"codebook".to_string()), "{names:?}");
-    let after = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let after = var(ae.as_ref(), "vq.codebook");
     let (mut n, mut s) = ([0.0; 8], [0.0; 16]);
     for (row, &i) in ze.chunks(2).zip(&index) {
         n[i] += 1.0;
@@ -275,29 +259,21 @@ fn vqvae_ema_moves_the_codes_to_their_assignments_mean() {
 /// restored into a fresh model holds the same averages and codebook.
 #[test]
 fn vqvae_ema_state_goes_through_a_checkpoint() {
-    let data = common::mnist(DataConfig {
-        train_limit: Some(96),
-        val_size: 0,
-        test_limit: Some(10),
-        ..Default::default()
-    });
+    let data = mnist(96);
     let streams = Streams::new(4);
-    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8, ema: true}";
+    let yaml = &format!("{{{VQVAE}, ema: true}}");
     let mut ae = common::build(yaml, &data, streams);
     let mut rng = streams.stream(Purpose::Train, 0);
     for batch in Batches::new(&data, 32, &streams, 0).unwrap() {
         ae.train_step(&batch.unwrap(), &mut rng).unwrap();
     }
-    let counts = f64s(ae.backbone().vars(&["vq.ema_count"])[0].1.as_tensor());
+    let counts = var(ae.as_ref(), "vq.ema_count");
     assert!(counts.iter().any(|c| (c - 1.0).abs() > 1e-3), "{counts:?}");
     let saved = ae_variants::checkpoint_state(ae.as_mut()).unwrap();
     let mut fresh = common::build(yaml, &data, Streams::new(9));
     ae_variants::restore_state(fresh.as_mut(), &saved).unwrap();
     for name in ["vq.codebook", "vq.ema_count", "vq.ema_sum"] {
-        let (a, b) = (
-            f64s(ae.backbone().vars(&[name])[0].1.as_tensor()),
-            f64s(fresh.backbone().vars(&[name])[0].1.as_tensor()),
-        );
+        let (a, b) = (var(ae.as_ref(), name), var(fresh.as_ref(), name));
         assert_eq!(a, b, "{name}");
     }
 }
@@ -308,24 +284,15 @@ fn vqvae_ema_state_goes_through_a_checkpoint() {
 /// commitment term leaking into the codebook would move it (1 + beta) times as far.
 #[test]
 fn vqvae_codebook_moves_by_its_own_terms_gradient_only() {
-    let data = common::mnist(DataConfig {
-        train_limit: Some(64),
-        val_size: 0,
-        test_limit: Some(10),
-        ..Default::default()
-    });
+    let data = mnist(64);
     let streams = Streams::new(4);
-    let yaml = "{variant: vqvae, hidden: [32], latent_dim: 6, embedding_dim: 2, codebook_size: 8}";
+    let yaml = &format!("{{{VQVAE}}}");
     let mut sgd = ae_core::optim::OptimizerConfig::of_kind("sgd").unwrap();
     sgd.lr = 1.0;
     let mut ae = common::build_with(yaml, &data, streams, sgd);
-    let batch = Batches::new(&data, 32, &streams, 0)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let batch = first_batch(&data, &streams, 32);
     let ze = f64s(&candle_nn::Module::forward(&ae.backbone().encoder, &batch.images).unwrap());
-    let before = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let before = var(ae.as_ref(), "vq.codebook");
     let index = nearest(&ze, &before, 2);
     let mut grad = [0.0; 16];
     for (row, &k) in ze.chunks(2).zip(&index) {
@@ -335,7 +302,7 @@ fn vqvae_codebook_moves_by_its_own_terms_gradient_only() {
     }
     ae.train_step(&batch, &mut streams.stream(Purpose::Train, 0))
         .unwrap();
-    let after = f64s(ae.backbone().vars(&["vq.codebook"])[0].1.as_tensor());
+    let after = var(ae.as_ref(), "vq.codebook");
     for e in 0..16 {
         let want = before[e] - grad[e];
         assert!(

@@ -56,47 +56,39 @@ impl Classifier {
         epochs: usize,
         seed: u64,
     ) -> Result<Vec<f64>> {
-        crate::grad::with_grad(|| self.train_tracked(images, labels, epochs, seed))
-    }
-
-    fn train_tracked(
-        &mut self,
-        images: &Tensor,
-        labels: &Tensor,
-        epochs: usize,
-        seed: u64,
-    ) -> Result<Vec<f64>> {
-        let mut named: Vec<_> = self
-            .varmap
-            .data()
-            .lock()
-            .expect("varmap lock")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        // In name order: the VarMap is a HashMap.
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut opt = Optimizer::new(named, OptimizerConfig::default())?;
-        let n = images.dim(0)?;
-        let streams = Streams::new(seed);
-        let mut losses = Vec::with_capacity(epochs);
-        for epoch in 0..epochs {
-            let order = streams
-                .stream(Purpose::Shuffle, epoch as u64)
-                .permutation(n, images.device())?;
-            let (mut sum, mut batches) = (0.0, 0);
-            for start in (0..n).step_by(BATCH) {
-                let idx = order.narrow(0, start, BATCH.min(n - start))?;
-                let x = images.index_select(&idx, 0)?;
-                let y = labels.index_select(&idx, 0)?;
-                let loss = candle_nn::loss::cross_entropy(&self.logits(&x)?, &y)?;
-                opt.backward_step(&loss)?;
-                sum += loss.to_scalar::<f32>()? as f64;
-                batches += 1;
+        crate::grad::with_grad(|| {
+            let mut named: Vec<_> = self
+                .varmap
+                .data()
+                .lock()
+                .expect("varmap lock")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            // In name order: the VarMap is a HashMap.
+            named.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut opt = Optimizer::new(named, OptimizerConfig::default())?;
+            let n = images.dim(0)?;
+            let streams = Streams::new(seed);
+            let mut losses = Vec::with_capacity(epochs);
+            for epoch in 0..epochs {
+                let order = streams
+                    .stream(Purpose::Shuffle, epoch as u64)
+                    .permutation(n, images.device())?;
+                let (mut sum, mut batches) = (0.0, 0);
+                for start in (0..n).step_by(BATCH) {
+                    let idx = order.narrow(0, start, BATCH.min(n - start))?;
+                    let x = images.index_select(&idx, 0)?;
+                    let y = labels.index_select(&idx, 0)?;
+                    let loss = candle_nn::loss::cross_entropy(&self.logits(&x)?, &y)?;
+                    opt.backward_step(&loss)?;
+                    sum += loss.to_scalar::<f32>()? as f64;
+                    batches += 1;
+                }
+                losses.push(sum / batches as f64);
             }
-            losses.push(sum / batches as f64);
-        }
-        Ok(losses)
+            Ok(losses)
+        })
     }
 
     /// The 128 features of each image, batch by batch, without gradients.
@@ -106,6 +98,14 @@ impl Classifier {
 
     fn logits(&self, x: &Tensor) -> Result<Tensor> {
         self.head.forward(&self.body.forward_with(x, &mut Ok)?)
+    }
+
+    /// The number of classes it tells apart.
+    pub fn classes(&self) -> usize {
+        self.head
+            .weight()
+            .dim(0)
+            .expect("a linear layer's weight is [out, in]")
     }
 
     /// The class the classifier gives each image, [n] u32.

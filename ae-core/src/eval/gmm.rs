@@ -205,9 +205,9 @@ impl Gmm {
         let u: Vec<f32> = rng.uniform(n, 0.0, 1.0, &Device::Cpu)?.to_vec1()?;
         let z: Vec<f32> = rng.normal(n * d, &Device::Cpu)?.to_vec1()?;
         let mut out = Vec::with_capacity(n * d);
+        let last = self.weights.len() - 1;
         for (i, u) in u.iter().enumerate() {
             let mut acc = 0.0;
-            let last = self.weights.len() - 1;
             let c = (0..last)
                 .find(|&c| {
                     acc += self.weights[c];

@@ -82,7 +82,7 @@ pub fn classifier(
 }
 
 /// The number of classes: one more than the largest training label.
-pub fn class_count(data: &Dataset) -> Result<usize> {
+fn class_count(data: &Dataset) -> Result<usize> {
     let max = data
         .train
         .labels
@@ -99,7 +99,6 @@ pub fn judge(
     c: &Classifier,
     samples: &Tensor,
     test: &Tensor,
-    classes: usize,
     suffix: &str,
 ) -> Result<Vec<(String, f64)>> {
     let fd = frechet_distance(&c.features(samples)?, test)?;
@@ -108,7 +107,7 @@ pub fn judge(
         (format!("classifier_fd{suffix}"), fd),
         (
             format!("class_coverage{suffix}"),
-            coverage(&predicted, classes),
+            coverage(&predicted, c.classes()),
         ),
     ])
 }

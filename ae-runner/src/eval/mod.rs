@@ -74,8 +74,9 @@ fn evaluate_without_grad(
         model.log_weights(&one, 1, &mut rng)?.is_some()
     };
     let test_codes = codes(model, &data.test.images, batch)?;
+    let classify = cfg.probe || cfg.knn_k > 0;
     let gmm = cfg.gmm_components > 0 && (cfg.pictures || cfg.classifier_fd);
-    let fit = (cfg.probe || cfg.knn_k > 0 || gmm)
+    let fit = (classify || gmm)
         .then(|| fit_split(&data, cfg.fit_images))
         .transpose()?;
     // The training codes, for the classifiers and the ex-post density.
@@ -92,18 +93,18 @@ fn evaluate_without_grad(
         both.then_some(positive)
     });
 
-    // Each part says what it does before it starts and what it found after: together they
-    // can take longer than training a short run.
     // The ex-post density of the training codes: a picture, and samples to judge.
     let mixture = match (&fit_codes, gmm) {
         (Some(codes), true) => ex_post(codes, cfg.gmm_components, streams)?,
         _ => None,
     };
+    // Each part says what it does before it starts and what it found after: together they
+    // can take longer than training a short run.
     let mut parts = Progress::new(
         [
             iwae,
-            cfg.probe || cfg.knn_k > 0,
-            (cfg.probe || cfg.knn_k > 0) && cfg.pixels,
+            classify,
+            classify && cfg.pixels,
             anomalies.is_some(),
             cfg.classifier_fd,
             cfg.pictures,
@@ -128,7 +129,7 @@ fn evaluate_without_grad(
         })?;
     }
 
-    if let (Some(fit), Some(fit_codes), true) = (&fit, &fit_codes, cfg.probe || cfg.knn_k > 0) {
+    if let (Some(fit), Some(fit_codes), true) = (&fit, &fit_codes, classify) {
         let fit_labels: Vec<u32> = fit.labels.to_vec1()?;
         let what = classifiers_named(cfg, fit.len(), data.test.len(), "codes");
         parts.run(&what, &mut out, || {
@@ -177,16 +178,15 @@ fn evaluate_without_grad(
             let source = format!("{data_cfg:?} {seed:?}");
             let names = (dataset.as_str(), source.as_str());
             let (c, acc) = judge::classifier(root, &data, names, cfg.classifier_images)?;
-            let classes = judge::class_count(&data)?;
             let test = c.features(&data.test.images)?;
             let mut found = vec![("classifier_acc".to_string(), acc)];
             let mut rng = streams.stream(Purpose::Sample, 2);
             if let Some(s) = model.sample(n, None, &mut rng)? {
-                found.extend(judge::judge(&c, &s, &test, classes, "")?);
+                found.extend(judge::judge(&c, &s, &test, "")?);
             }
             if let Some(m) = &mixture {
                 let s = decoded_draws(model, m, n, &mut streams.stream(Purpose::Sample, 3))?;
-                found.extend(judge::judge(&c, &s, &test, classes, "_gmm")?);
+                found.extend(judge::judge(&c, &s, &test, "_gmm")?);
             }
             Ok(found)
         })?;

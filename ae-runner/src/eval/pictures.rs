@@ -1,6 +1,6 @@
 //! The pictures of a run, where a person would rather look than read: reconstructions,
-//! samples from the prior and from an ex-post density on the codes, interpolations between test images, the decoded grid of a 2-D
-//! latent space and a scatter of the test codes.
+//! samples from the prior and from an ex-post density on the codes, interpolations between
+//! test images, the decoded grid of a 2-D latent space and a scatter of the test codes.
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
 use ae_core::data::Dataset;
