@@ -5,15 +5,40 @@ use candle_core::Tensor;
 use std::io::Write;
 use std::path::Path;
 
+/// A grid of images encoded as PNG.
+pub struct GridPng {
+    pub width: u32,
+    pub height: u32,
+    /// 1 grey, 3 RGB.
+    pub channels: u32,
+    pub bytes: Vec<u8>,
+}
+
 /// Writes `rows` (each [n, c*h*w], channel-first, values in [0, 1]) as a grid: one row of
 /// images per tensor, with a 2-pixel gap, scaled up `scale` times; grey for one channel, RGB
 /// for three, the channels' mean otherwise.
 pub fn write_grid(
     path: &Path,
     rows: &[Tensor],
-    (ch, h, w): (usize, usize, usize),
+    shape: (usize, usize, usize),
     scale: usize,
 ) -> Result<()> {
+    let png = grid_png(rows, shape, scale)?;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    // Flushed by hand: BufWriter's flush on drop ignores any error.
+    let writing = || format!("writing {}", path.display());
+    let mut out = std::io::BufWriter::new(file);
+    out.write_all(&png.bytes).with_context(writing)?;
+    out.flush().with_context(writing)
+}
+
+/// The grid [`write_grid`] writes, as PNG bytes (for TensorBoard's images too).
+pub fn grid_png(
+    rows: &[Tensor],
+    (ch, h, w): (usize, usize, usize),
+    scale: usize,
+) -> Result<GridPng> {
     ensure!(!rows.is_empty(), "no images to draw");
     let cols = rows[0].dim(0)?;
     let gap = 2;
@@ -47,23 +72,24 @@ pub fn write_grid(
             }
         }
     }
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    // Finished and flushed by hand: the png writer's drop writes the last chunk and ignores any
-    // error, and so does BufWriter's flush on drop.
-    let writing = || format!("writing {}", path.display());
-    let mut out = std::io::BufWriter::new(file);
-    let mut enc = png::Encoder::new(&mut out, width as u32, height as u32);
+    let mut bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut bytes, width as u32, height as u32);
     enc.set_color(if out_ch == 3 {
         png::ColorType::Rgb
     } else {
         png::ColorType::Grayscale
     });
     enc.set_depth(png::BitDepth::Eight);
-    let mut writer = enc.write_header().with_context(writing)?;
-    writer.write_image_data(&px).with_context(writing)?;
-    writer.finish().with_context(writing)?;
-    out.flush().with_context(writing)
+    // Finished by hand: the png writer's drop writes the last chunk and ignores any error.
+    let mut writer = enc.write_header()?;
+    writer.write_image_data(&px)?;
+    writer.finish()?;
+    Ok(GridPng {
+        width: width as u32,
+        height: height as u32,
+        channels: out_ch as u32,
+        bytes,
+    })
 }
 
 #[cfg(test)]

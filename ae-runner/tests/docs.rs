@@ -3,7 +3,7 @@
 
 use ae_core::data::DataConfig;
 use ae_core::optim::{self, OptimizerConfig};
-use ae_runner::config::{EvalConfig, TrainConfig};
+use ae_runner::config::{EvalConfig, LogConfig, TrainConfig};
 use ae_runner::results::yaml::{self, Value};
 use ae_variants::{registry, COMMON_KEYS};
 use std::collections::BTreeSet;
@@ -133,6 +133,11 @@ fn problems(doc: &str) -> Vec<String> {
         doc,
         "## eval",
         &keys_of(serde_json::to_value(EvalConfig::default()).unwrap()),
+    ));
+    out.extend(missing(
+        doc,
+        "## log",
+        &keys_of(serde_json::to_value(LogConfig::default()).unwrap()),
     ));
     out
 }

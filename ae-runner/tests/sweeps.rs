@@ -246,7 +246,19 @@ fn shards_and_jobs_give_the_same_table_as_one_process() {
         "a shard wrote the summary"
     );
     run("sharded", &["--shard", "1/2"]);
-    assert_eq!(std::fs::read_dir(dir("sharded/tiny")).unwrap().count(), 4);
+    // Four run folders, and the folder of their TensorBoard streams.
+    let entries = std::fs::read_dir(dir("sharded/tiny"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "tensorboard")
+        .count();
+    assert_eq!(entries, 4);
+    assert_eq!(
+        std::fs::read_dir(dir("sharded/tiny/tensorboard"))
+            .unwrap()
+            .count(),
+        4
+    );
     let s = ae_runner(&["summarize", dir("sharded/tiny").to_str().unwrap()]);
     assert!(s.status.success());
     // The children are shards: none of them tells the user to summarise.

@@ -8,5 +8,5 @@ pub mod schema;
 pub mod sweep;
 
 pub use document::{parse_set, Document};
-pub use schema::{EvalConfig, Experiment, TestWeights, TrainConfig};
+pub use schema::{EvalConfig, Experiment, LogConfig, TestWeights, TrainConfig};
 pub use sweep::{plan, Plan, PlannedRun};

@@ -183,6 +183,8 @@ struct RawExperiment {
     train: TrainConfig,
     #[serde(default)]
     eval: EvalConfig,
+    #[serde(default)]
+    log: LogConfig,
     /// Written by ae-runner into a run's config.yaml; ignored on input.
     #[serde(default, rename = "provenance")]
     _provenance: Option<Value>,
@@ -195,6 +197,7 @@ pub const TOP_KEYS: &[&str] = &[
     "model",
     "train",
     "eval",
+    "log",
     "sweep",
     "cases",
     "provenance",
@@ -207,6 +210,7 @@ pub struct Experiment {
     pub model: ModelConfig,
     pub train: TrainConfig,
     pub eval: EvalConfig,
+    pub log: LogConfig,
     pub spec: Box<dyn Spec>,
     /// The direction in which `train.monitor` improves (Min without one).
     pub monitor_mode: Mode,
@@ -230,6 +234,7 @@ impl Experiment {
         top.insert("model".into(), Value::Object(model));
         top.insert("train".into(), tree(&self.train));
         top.insert("eval".into(), tree(&self.eval));
+        top.insert("log".into(), tree(&self.log));
         Value::Object(top)
     }
 }
@@ -269,6 +274,21 @@ pub struct EvalConfig {
     pub quick: bool,
 }
 
+/// Where a run is watched while it trains. These keys change no number a run computes, so a
+/// run folder written with other values is still the same run (see `run::folder::inspect`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// TensorBoard event files under `<out>/<name>/tensorboard/<run>/`.
+    pub tensorboard: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { tensorboard: true }
+    }
+}
+
 /// What `eval.quick: true` sets where the file leaves a key unset: fixed sizes, not scaled
 /// with a run's length, so that the runs of a sweep stay comparable. The pixel baselines are
 /// off: they are the same for every run and the slowest part on 784 pixels.
@@ -287,6 +307,7 @@ static SECTIONS: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
         "data": DataConfig::default(),
         "train": TrainConfig::default(),
         "eval": EvalConfig::default(),
+        "log": LogConfig::default(),
     })
 });
 
@@ -450,6 +471,7 @@ pub fn parse_experiment(mut value: Value, default_name: &str) -> Result<Experime
         model,
         train: raw.train,
         eval: raw.eval,
+        log: raw.log,
         spec,
         monitor_mode,
     })

@@ -3,16 +3,17 @@
 //! test images, the decoded grid of a 2-D latent space and a scatter of the test codes.
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
+use crate::run::board::basic_rows;
 use ae_core::data::Dataset;
 use ae_core::image::write_grid;
-use ae_core::rng::{Purpose, Streams};
+use ae_core::rng::Streams;
 use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Tensor, D};
 use std::path::Path;
 
 /// reconstructions.png (test images and what the model makes of them) and, for variants
-/// with a prior, samples.png (8 x 8 draws).
+/// with a prior, samples.png (8 x 8 draws): what TensorBoard shows after every epoch.
 pub fn write_basic(
     model: &dyn Autoencoder,
     data: &Dataset,
@@ -20,18 +21,10 @@ pub fn write_basic(
     dir: &Path,
 ) -> Result<()> {
     let shape = data.image_shape;
-    let n = data.test.len().min(16);
-    let x = data.test.images.narrow(0, 0, n)?;
-    let (rows, samples) = ae_core::grad::no_grad(|| -> Result<_> {
-        let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
-        Ok((
-            rows,
-            model.sample(64, None, &mut streams.stream(Purpose::Sample, 0))?,
-        ))
-    })?;
+    let (rows, samples) = ae_core::grad::no_grad(|| basic_rows(model, data, streams))?;
     write_png(&dir.join("reconstructions.png"), &rows, shape)?;
     if let Some(s) = samples {
-        grid(&s, 8, shape, &dir.join("samples.png"))?;
+        write_png(&dir.join("samples.png"), &s, shape)?;
     }
     Ok(())
 }

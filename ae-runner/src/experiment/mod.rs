@@ -328,6 +328,7 @@ pub fn run_one(
             cache,
             false,
         )?);
+        run.board.end(&test);
         Ok(test)
     });
     run.finish(result)

@@ -13,4 +13,5 @@ pub mod report;
 pub mod stats;
 pub mod status;
 pub mod summary;
+pub mod tensorboard;
 pub mod yaml;

@@ -151,6 +151,7 @@ pub fn write(exp_dir: &Path) -> Result<String> {
     }
     write_atomic(&exp_dir.join("summary.md"), md.as_bytes())?;
     crate::results::plot::write_sweep_plots(exp_dir, &group(&runs))?;
+    crate::results::tensorboard::hparams::write_experiment(exp_dir, &runs)?;
     Ok(table)
 }
 

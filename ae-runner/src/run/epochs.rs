@@ -4,6 +4,7 @@
 use crate::config::{Experiment, TestWeights};
 use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
+use crate::run::board::Board;
 use crate::run::bound::iwae_nll;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
@@ -153,6 +154,7 @@ pub fn train(
     exp: &Experiment,
     model: &mut dyn Autoencoder,
     progress: &mut Progress,
+    board: &mut Board,
     data: &Dataset,
     streams: &Streams,
     dir: &Path,
@@ -206,6 +208,7 @@ pub fn train(
                     .unwrap_or_default();
                 let rate = sums.count() as f64 / t0.elapsed().as_secs_f64();
                 bar.set_message(format!("{first}  {rate:.0} img/s"));
+                board.steps(epoch, step + 1, (sums.count(), &means), &progress.columns());
             }
             bar.inc(1);
         }
@@ -245,6 +248,18 @@ pub fn train(
         row.push((RATE.into(), format!("{rate:.1}")));
         csv.write(&row)?;
         write_curves(dir)?;
+        let scalars: Vec<(String, f64)> = [("train", &train_means), ("val", &val), ("test", &test)]
+            .into_iter()
+            .flat_map(|(split, m)| m.iter().map(move |(k, v)| (format!("{split}_{k}"), *v)))
+            .chain(
+                bound
+                    .iter()
+                    .filter_map(|(k, v)| Some((format!("val_{k}"), (*v)?))),
+            )
+            .chain(lrs.iter().cloned())
+            .chain([(SECONDS.to_string(), secs), (RATE.to_string(), rate)])
+            .collect();
+        board.epoch(epoch, &scalars, model, data, streams)?;
         if seen.is_some_and(|s| s.best) {
             checkpoint::write_weights(&dir.join(checkpoint::BEST), model, epoch + 1)?;
         }

@@ -86,6 +86,16 @@ fn stored_config(dir: &Path) -> Option<Value> {
     config.is_object().then_some(config)
 }
 
+/// A resolved config without `log:`, whose keys change no number a run computes: runs that
+/// differ only there are the same run.
+fn computed(config: &Value) -> Value {
+    let mut config = config.clone();
+    if let Some(m) = config.as_object_mut() {
+        m.remove("log");
+    }
+    config
+}
+
 /// What `dir` holds, against the config about to run there. With `retry_failed`, a diverged
 /// or failed run is unfinished like an interrupted one: resumed from its checkpoint, or run
 /// again.
@@ -93,7 +103,8 @@ pub fn inspect(dir: &Path, resolved: &Value, retry_failed: bool) -> Existing {
     if !dir.exists() {
         return Existing::New;
     }
-    let old = stored_config(dir);
+    let old = stored_config(dir).map(|o| computed(&o));
+    let resolved = &computed(resolved);
     if let Some(old) = old.as_ref().filter(|o| *o != resolved) {
         let diff = yaml_diff(old, resolved);
         return match longer(dir, old, resolved) {
@@ -134,7 +145,7 @@ fn longer(dir: &Path, old: &Value, new: &Value) -> Option<usize> {
 /// whether it was such a continuation.
 pub fn record_continuation(dir: &Path, resolved: &Value, from: usize) -> anyhow::Result<bool> {
     let (stored, mut provenance) = read_config(dir)?;
-    if stored == *resolved {
+    if computed(&stored) == computed(resolved) {
         return Ok(false);
     }
     let entry = serde_json::json!({

@@ -2,6 +2,7 @@
 //! metrics, and run.json saying how it ended. What is evaluated after training is the layer
 //! above's (`eval`), called between [`Run::train`] and [`Run::finish`].
 
+pub mod board;
 pub mod bound;
 pub mod checkpoint;
 pub mod context;
@@ -13,6 +14,7 @@ pub mod progress;
 
 use crate::config::Experiment;
 use crate::results::files::{move_aside, write_atomic};
+use crate::results::naming::show;
 use crate::results::provenance::provenance;
 use crate::results::status::{now, Status};
 use crate::results::yaml::{self, Map, Value};
@@ -21,6 +23,7 @@ use ae_core::rng::Streams;
 use ae_core::UserError;
 use ae_variants::Autoencoder;
 use anyhow::Result;
+use board::Board;
 use candle_core::Device;
 use context::{build, DataCache};
 use epochs::{Diverged, Trained};
@@ -64,6 +67,8 @@ pub struct Run<'a> {
     pub model: Box<dyn Autoencoder>,
     /// The schedule's and the monitor's state.
     progress: Progress,
+    /// The TensorBoard stream.
+    pub board: Board,
     status: Status,
     /// Epochs already done (from the checkpoint) and the seconds they took.
     start: usize,
@@ -123,18 +128,25 @@ impl<'a> Run<'a> {
         );
         let resolved = exp.resolved();
         let config = yaml::write(&resolved);
-        let (start, status) = if resume {
+        let steps = data.train.len().div_ceil(exp.train.batch_size);
+        let tensorboard = exp.log.tensorboard;
+        let (start, status, board) = if resume {
             let epochs = checkpoint::load(dir, model.as_mut(), &mut progress, &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
             progress.resumed(folder::record_continuation(dir, &resolved, epochs)?);
             let mut s = Status::read(dir).unwrap_or_else(Status::started);
             s.status = "running".into();
             s.resumed.push(now());
-            (epochs, s)
+            (
+                epochs,
+                s,
+                Board::open(dir, tensorboard, steps, Some(epochs), !values.is_empty()),
+            )
         } else {
             if dir.exists() {
                 let unreadable = checkpoint::epochs_done(dir).err();
                 let aside = move_aside(dir)?;
+                board::move_with(dir, Some(&aside))?;
                 match unreadable {
                     Some(why) => tracing::warn!(
                         "{} cannot be read ({why}): the run is not resumed but starts again from epoch 0; the earlier folder, checkpoint included, is kept as {}",
@@ -144,6 +156,7 @@ impl<'a> Run<'a> {
                     None => tracing::info!("moved the earlier run to {}", aside.display()),
                 }
             }
+            board::move_with(dir, None)?;
             std::fs::create_dir_all(dir).map_err(|e| {
                 UserError(format!(
                     "cannot create the run folder {}: {e}",
@@ -159,8 +172,14 @@ impl<'a> Run<'a> {
             if let Some(m) = resolved.as_object_mut() {
                 m.insert("provenance".into(), prov);
             }
-            write_atomic(&dir.join("config.yaml"), yaml::write(&resolved).as_bytes())?;
-            (0, Status::started())
+            let written = yaml::write(&resolved);
+            write_atomic(&dir.join("config.yaml"), written.as_bytes())?;
+            let mut board = Board::open(dir, tensorboard, steps, None, !values.is_empty());
+            board.config(&written);
+            let shown: Vec<(String, String)> =
+                values.iter().map(|(k, v)| (k.clone(), show(v))).collect();
+            board.session(&shown);
+            (0, Status::started(), board)
         };
         let earlier = status.seconds.unwrap_or(0.0);
         status.write(dir)?;
@@ -172,6 +191,7 @@ impl<'a> Run<'a> {
             data,
             model,
             progress,
+            board,
             status,
             start,
             earlier,
@@ -189,6 +209,7 @@ impl<'a> Run<'a> {
             self.exp,
             self.model.as_mut(),
             &mut self.progress,
+            &mut self.board,
             &self.data,
             &self.streams,
             &self.dir,
@@ -204,13 +225,18 @@ impl<'a> Run<'a> {
     /// A divergence and a signal are outcomes; any other error is returned.
     pub fn finish(mut self, result: Result<Vec<(String, f64)>>) -> Result<Outcome> {
         drop(self.open.take());
-        let (status, dir) = (&mut self.status, &self.dir);
-        status.ended = Some(now());
-        status.seconds = Some(self.earlier + self.t0.elapsed().as_secs_f64());
-        if let Err(e) = epochs::header_if_empty(dir) {
+        self.status.ended = Some(now());
+        self.status.seconds = Some(self.earlier + self.t0.elapsed().as_secs_f64());
+        if let Err(e) = epochs::header_if_empty(&self.dir) {
             // How the run ended matters more: it is still recorded.
             tracing::warn!("{e:#}");
         }
+        match &result {
+            Ok(_) => self.board.ended(true),
+            Err(e) if !e.is::<Interrupted>() => self.board.ended(false),
+            Err(_) => {}
+        }
+        let (status, dir) = (&mut self.status, &self.dir);
         match result {
             Ok(test) => {
                 status.status = "finished".into();

@@ -84,6 +84,9 @@ pub enum Command {
     /// Write results/<experiment>/report.html: the summary, plots and every run's pictures in one
     /// self-contained page.
     Report { dir: PathBuf },
+    /// Print the command that shows results/<experiment> in TensorBoard, and whether TensorBoard
+    /// is installed (this installs nothing).
+    Tensorboard { dir: PathBuf },
     /// Evaluate finished runs again from their saved weights (eval.csv, pictures, run.json),
     /// e.g. --set eval.iwae_k=5000 --set eval.iwae_images=0 for the full IWAE bound.
     Eval(EvalArgs),

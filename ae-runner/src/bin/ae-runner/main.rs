@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         Some(Command::Summarize { dir }) => summarize(&dir),
         Some(Command::Compare { dirs, to }) => compare(&dirs, to.as_deref()),
         Some(Command::Report { dir }) => write_report(&dir),
+        Some(Command::Tensorboard { dir }) => tensorboard(&dir),
         Some(Command::Eval(args)) => eval(args),
         Some(Command::Slurm(args)) => write_slurm(args),
         Some(Command::Parity(args)) => check_parity(args),
@@ -88,6 +89,42 @@ fn compare(dirs: &[PathBuf], to: Option<&std::path::Path>) -> anyhow::Result<u8>
 
 fn write_report(dir: &std::path::Path) -> anyhow::Result<u8> {
     println!("report: {}", report::write(dir)?.display());
+    Ok(0)
+}
+
+/// The TensorBoard command for an experiment's streams, with the TensorBoard it would start:
+/// the one on PATH, else the one scripts/tensorboard-venv.sh installs in a checkout.
+fn tensorboard(dir: &std::path::Path) -> anyhow::Result<u8> {
+    let logdir = dir.join("tensorboard");
+    if !logdir.is_dir() {
+        return Err(UserError(format!(
+            "{} has no TensorBoard streams ({} is missing): its runs ran with log.tensorboard: false, or none has started",
+            dir.display(),
+            logdir.display()
+        ))
+        .into());
+    }
+    let venv = PathBuf::from("target/tensorboard-venv/bin/tensorboard");
+    let found = ["tensorboard".into(), venv]
+        .into_iter()
+        .find_map(|exe: PathBuf| {
+            let out = std::process::Command::new(&exe)
+                .arg("--version_tb")
+                .output()
+                .ok()?;
+            let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            out.status.success().then_some((exe, version))
+        });
+    match found {
+        Some((exe, version)) => {
+            println!("{} --logdir {}", exe.display(), logdir.display());
+            println!("(TensorBoard {version}; open the address it prints)");
+        }
+        None => {
+            println!("tensorboard --logdir {}", logdir.display());
+            println!("(TensorBoard is not installed: `pip install tensorboard`, or in a checkout of aelab `bash scripts/tensorboard-venv.sh`, which puts it in target/tensorboard-venv/bin/)");
+        }
+    }
     Ok(0)
 }
 
