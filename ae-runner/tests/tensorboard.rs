@@ -294,3 +294,68 @@ fn a_sweep_is_one_table_in_the_hparams_dashboard() {
     assert!(metrics.contains(&"final/neg_elbo"), "{metrics:?}");
     tensorboard_client(&[&"--sweep", &exp]);
 }
+
+/// Pictures on disk for those who don't run TensorBoard: the epochs' reconstructions, and a
+/// report that is rewritten after every epoch and reloads itself while the run trains.
+#[test]
+fn epoch_pictures_are_kept_and_the_report_reloads_while_a_run_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path();
+    let a = args(
+        out,
+        &["--set", "eval.pictures_every=2", "--set", "train.epochs=8"],
+    );
+    let mut child = spawn(&a.iter().map(String::as_str).collect::<Vec<_>>(), false);
+    let first = run_dir(out).join("reconstructions-epoch-002.png");
+    let t0 = Instant::now();
+    while !first.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no picture in 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let live = std::fs::read_to_string(out.join("vae/report.html")).unwrap();
+    // Six epochs to go: still training when the report was read.
+    assert!(child.try_wait().unwrap().is_none(), "the run ended first");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        live.contains("<meta http-equiv=\"refresh\""),
+        "the report of a training run reloads itself"
+    );
+    let done = std::fs::read_to_string(out.join("vae/report.html")).unwrap();
+    assert!(
+        !done.contains("http-equiv=\"refresh\""),
+        "a finished one does not"
+    );
+    assert!(
+        done.contains("reconstructions after epoch 8"),
+        "the latest epoch's picture"
+    );
+    let mut kept: Vec<String> = std::fs::read_dir(run_dir(out))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("reconstructions-epoch-"))
+        .collect();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [2, 4, 6, 8].map(|e| format!("reconstructions-epoch-00{e}.png"))
+    );
+    // The last picture is the reconstructions TensorBoard shows for that epoch.
+    let shown = read_events(&stream_dir(out))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.step == 8 * 24)
+        .find_map(|e| match e.what {
+            Some(What::Summary(s)) => s.value.into_iter().find_map(|v| match v.value {
+                Some(Kind::Image(i)) if v.tag == "reconstructions" => Some(i.encoded_image_string),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .unwrap();
+    let on_disk = std::fs::read(run_dir(out).join("reconstructions-epoch-008.png")).unwrap();
+    assert!(shown == on_disk);
+}

@@ -260,6 +260,8 @@ pub struct EvalConfig {
     pub pixels: bool,
     /// interpolations.png, latent.svg and, for a 2-D code, manifold.png.
     pub pictures: bool,
+    /// Epochs between the reconstructions kept as `reconstructions-epoch-NNN.png` (0: none).
+    pub pictures_every: usize,
     /// Components of the ex-post Gaussian mixture fitted to the `fit_images` training codes,
     /// whose decoded draws are samples-gmm.png (0: off).
     pub gmm_components: usize,
@@ -349,6 +351,7 @@ impl Default for EvalConfig {
             fit_images: 10000,
             pixels: true,
             pictures: true,
+            pictures_every: 0,
             gmm_components: 10,
             classifier_fd: false,
             fd_samples: 10000,

@@ -2,7 +2,7 @@
 //! its status, tables, learning curves, pictures and config). Every image is inline, so the
 //! file can be mailed or archived alone and opened without a network.
 
-use crate::results::files::write_atomic;
+use crate::results::files::write_atomic_as;
 use crate::results::plot::{self, escape};
 use crate::results::records::{experiment_runs, RunRecord};
 use crate::results::stats::{group, num};
@@ -54,12 +54,17 @@ const SCRIPT: &str = "window.addEventListener('load',function(){var im=document.
 for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;else im[i].className+=' broken';}\
 document.getElementById('image-check').textContent=ok+' of '+im.length+' images loaded';});";
 
+/// Seconds between reloads of a report while a run trains.
+const RELOAD_SECS: u32 = 10;
+
 /// Writes `<exp_dir>/report.html` and returns its path. A path that is not an experiment
 /// folder (no run folders in it) is the user's mistake, and nothing is written.
 pub fn write(exp_dir: &Path) -> Result<PathBuf> {
     let runs = experiment_runs(exp_dir)?;
     let path = exp_dir.join("report.html");
-    write_atomic(&path, render(exp_dir, &runs)?.as_bytes())?;
+    // A temporary file of this process's own: the runs of `--jobs` write it after every epoch.
+    let tmp = exp_dir.join(format!("report.html.{}.tmp", std::process::id()));
+    write_atomic_as(&path, &tmp, render(exp_dir, &runs)?.as_bytes())?;
     Ok(path)
 }
 
@@ -69,9 +74,18 @@ fn render(exp_dir: &Path, runs: &[RunRecord]) -> Result<String> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // While a run trains, the page is rewritten after every epoch and reloads itself.
+    let running = runs.iter().any(|r| r.status == "running");
+    let (reload, live) = match running {
+        true => (
+            format!("<meta http-equiv=\"refresh\" content=\"{RELOAD_SECS}\">"),
+            format!(" A run is training: this page is rewritten after every epoch and reloads itself every {RELOAD_SECS} s."),
+        ),
+        false => (String::new(), String::new()),
+    };
     let mut h = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title><style>{STYLE}</style></head><body>\n\
-         <h1>{0}</h1>\n<p class=\"meta\">Report made {1} from {2}. <span id=\"image-check\">(images not checked: scripts are off)</span></p>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">{reload}<title>{0}</title><style>{STYLE}</style></head><body>\n\
+         <h1>{0}</h1>\n<p class=\"meta\">Report made {1} from {2}.{live} <span id=\"image-check\">(images not checked: scripts are off)</span></p>\n",
         escape(&name),
         now(),
         escape(&exp_dir.display().to_string())
@@ -214,13 +228,17 @@ fn push_part(h: &mut String, what: &str, part: Result<String>) {
     }
 }
 
-/// The run's pictures but its curves: the known ones in their order, then the others by name.
+/// The run's pictures but its curves: the known ones in their order, the latest of
+/// `eval.pictures_every`'s reconstructions, then the others by name.
 fn images(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     let mut others: Vec<String> = Vec::new();
+    let mut latest: Option<String> = None;
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         let known = name == CURVES || KNOWN_IMAGES.iter().any(|(k, _)| *k == name);
-        if !known && mime(Path::new(&name)).is_some() {
+        if name.starts_with(EPOCH_PICTURES) && name.ends_with(".png") {
+            latest = latest.max(Some(name));
+        } else if !known && mime(Path::new(&name)).is_some() {
             others.push(name);
         }
     }
@@ -229,10 +247,22 @@ fn images(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
         .iter()
         .filter(|(file, _)| dir.join(file).exists())
         .map(|(file, caption)| (dir.join(file), caption.to_string()));
+    let latest = latest.map(|n| {
+        let epoch = n[EPOCH_PICTURES.len()..].trim_end_matches(".png");
+        let epoch = epoch.trim_start_matches('0');
+        (
+            dir.join(&n),
+            format!("Test images and reconstructions after epoch {epoch}"),
+        )
+    });
     Ok(known
+        .chain(latest)
         .chain(others.into_iter().map(|n| (dir.join(&n), n)))
         .collect())
 }
+
+/// The start of the names of `eval.pictures_every`'s files: `reconstructions-epoch-007.png`.
+pub const EPOCH_PICTURES: &str = "reconstructions-epoch-";
 
 /// The media type of the pictures a report shows.
 fn mime(path: &Path) -> Option<&'static str> {

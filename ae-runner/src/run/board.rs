@@ -22,7 +22,7 @@ use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Tensor};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Test images shown as reconstructions, samples drawn, test images whose codes are binned.
 const SHOWN: usize = 16;
@@ -40,6 +40,8 @@ pub struct Board {
     epochs: usize,
     /// A run of a sweep: a session of the HParams dashboard.
     swept: bool,
+    /// Time spent in [`Board::steps`] and [`Board::epoch`], which the run's log reports.
+    spent: Duration,
 }
 
 /// `<out>/<name>/tensorboard/<run>` for the run folder `<out>/<name>/<run>`.
@@ -91,6 +93,7 @@ impl Board {
             last: (0, vec![]),
             epochs: epochs_done.unwrap_or(0),
             swept,
+            spent: Duration::ZERO,
         }
     }
 
@@ -149,6 +152,18 @@ impl Board {
         &mut self,
         epoch: usize,
         step: usize,
+        running: (usize, &[(String, f64)]),
+        lrs: &[(String, f64)],
+    ) {
+        let t0 = Instant::now();
+        self.log_steps(epoch, step, running, lrs);
+        self.spent += t0.elapsed();
+    }
+
+    fn log_steps(
+        &mut self,
+        epoch: usize,
+        step: usize,
         (n, means): (usize, &[(String, f64)]),
         lrs: &[(String, f64)],
     ) {
@@ -173,6 +188,20 @@ impl Board {
     /// The end of epoch `epoch` (from 0): its row of metrics.csv (`columns`, by their names
     /// there), the reconstructions, samples and the histogram of codes.
     pub fn epoch(
+        &mut self,
+        epoch: usize,
+        columns: &[(String, f64)],
+        model: &dyn Autoencoder,
+        data: &Dataset,
+        streams: &Streams,
+    ) -> Result<()> {
+        let t0 = Instant::now();
+        let done = self.log_epoch(epoch, columns, model, data, streams);
+        self.spent += t0.elapsed();
+        done
+    }
+
+    fn log_epoch(
         &mut self,
         epoch: usize,
         columns: &[(String, f64)],
@@ -212,6 +241,13 @@ impl Board {
 
     /// The test and evaluation metrics, at the last epoch's step.
     pub fn end(&mut self, metrics: &[(String, f64)]) {
+        if let Some(w) = &self.writer {
+            tracing::info!(
+                "TensorBoard stream {}: {:.3} s spent writing it while training",
+                w.path().display(),
+                self.spent.as_secs_f64()
+            );
+        }
         let at = self.at(self.epochs, 0);
         let values: Vec<(String, f64)> = metrics
             .iter()

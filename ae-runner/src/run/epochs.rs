@@ -4,12 +4,14 @@
 use crate::config::{Experiment, TestWeights};
 use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
-use crate::run::board::Board;
+use crate::results::report::{self, EPOCH_PICTURES};
+use crate::run::board::{basic_rows, Board};
 use crate::run::bound::iwae_nll;
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
 use crate::run::progress::Progress;
 use ae_core::data::{Batches, Dataset, Split};
+use ae_core::image::grid_png;
 use ae_core::metrics::{Sums, MSE};
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::vae::NEG_ELBO;
@@ -260,6 +262,14 @@ pub fn train(
             .chain([(SECONDS.to_string(), secs), (RATE.to_string(), rate)])
             .collect();
         board.epoch(epoch, &scalars, model, data, streams)?;
+        let every = exp.eval.pictures_every;
+        if every > 0 && (epoch + 1).is_multiple_of(every) {
+            let (rows, _) = ae_core::grad::no_grad(|| basic_rows(model, data, streams))?;
+            let png = grid_png(&rows, data.image_shape, 2)?;
+            let name = format!("{EPOCH_PICTURES}{:03}.png", epoch + 1);
+            write_atomic(&dir.join(name), &png.bytes)?;
+        }
+        live_report(dir);
         if seen.is_some_and(|s| s.best) {
             checkpoint::write_weights(&dir.join(checkpoint::BEST), model, epoch + 1)?;
         }
@@ -343,6 +353,16 @@ fn val_bound(
     let images = val.images.narrow(0, 0, n)?;
     let value = ae_core::grad::no_grad(|| iwae_nll(model, &images, e.iwae_k, streams))?;
     Ok(Some((name, value)))
+}
+
+/// Rewrites the experiment's report.html, which reloads itself while a run trains. A failure
+/// is a warning: the report is a view of files the run has already written.
+pub fn live_report(run_dir: &Path) {
+    if let Some(exp_dir) = run_dir.parent() {
+        if let Err(e) = report::write(exp_dir) {
+            tracing::warn!("report.html not rewritten: {e:#}");
+        }
+    }
 }
 
 /// Why a run stopped before `train.epochs`, for the log and run.json.

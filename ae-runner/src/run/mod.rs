@@ -183,6 +183,7 @@ impl<'a> Run<'a> {
         };
         let earlier = status.seconds.unwrap_or(0.0);
         status.write(dir)?;
+        epochs::live_report(dir);
         Ok(Self {
             exp,
             dir: dir.to_path_buf(),

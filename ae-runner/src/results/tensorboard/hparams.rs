@@ -122,3 +122,73 @@ pub fn write_experiment(exp_dir: &Path, runs: &[RunRecord]) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(values: &[(&str, &str)], metrics: &[&str]) -> RunRecord {
+        RunRecord {
+            name: "r".into(),
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            status: "finished".into(),
+            seconds: None,
+            test: metrics.iter().map(|m| (m.to_string(), 1.0)).collect(),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn columns_are_typed_by_their_values_and_metrics_are_the_final_ones() {
+        let runs = [
+            run(
+                &[
+                    ("model.variant", "ae"),
+                    ("train.seed", "0"),
+                    ("x.on", "true"),
+                ],
+                &["mse"],
+            ),
+            run(
+                &[
+                    ("model.variant", "vae"),
+                    ("train.seed", "1"),
+                    ("x.on", "false"),
+                ],
+                &["mse", "neg_elbo"],
+            ),
+        ];
+        let Some(HParams::Experiment(e)) = experiment(&runs) else {
+            panic!("an experiment")
+        };
+        let types: Vec<(&str, i32, usize)> = e
+            .hparam_infos
+            .iter()
+            .map(|h| {
+                let n = h.domain_discrete.as_ref().map_or(0, |d| d.values.len());
+                (h.name.as_str(), h.r#type, n)
+            })
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("model.variant", DATA_TYPE_STRING, 2),
+                ("train.seed", DATA_TYPE_FLOAT64, 2),
+                ("x.on", DATA_TYPE_BOOL, 2)
+            ]
+        );
+        let tags: Vec<&str> = e
+            .metric_infos
+            .iter()
+            .map(|m| m.name.as_ref().unwrap().tag.as_str())
+            .collect();
+        assert_eq!(tags, ["final/mse", "final/neg_elbo"]);
+        assert!(
+            experiment(&[run(&[], &["mse"])]).is_none(),
+            "no sweep, no table"
+        );
+    }
+}
