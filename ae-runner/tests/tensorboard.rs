@@ -96,6 +96,7 @@ fn timing(tag: &str) -> bool {
 /// Starts the run, kills it (SIGKILL) once its first epoch is in metrics.csv, runs it again.
 fn killed_and_resumed(out: &Path) {
     let a = args(out, &[]);
+    let (stream, cwd) = (stream_dir(out), root());
     let mut child = spawn(&a.iter().map(String::as_str).collect::<Vec<_>>(), false);
     let metrics = run_dir(out).join("metrics.csv");
     let t0 = Instant::now();
@@ -112,7 +113,13 @@ fn killed_and_resumed(out: &Path) {
     );
     child.kill().unwrap();
     child.wait().unwrap();
-    run(out, &[]);
+    // Resumed while TensorBoard's server watches the stream, where there is one.
+    let bin = env!("CARGO_BIN_EXE_ae-runner");
+    let mut live: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"--live", &stream, &cwd, &"--", &bin];
+    live.extend(a.iter().map(|s| s as &dyn AsRef<std::ffi::OsStr>));
+    if !tensorboard_client(&live) {
+        run(out, &[]);
+    }
     let status = std::fs::read_to_string(run_dir(out).join("run.json")).unwrap();
     assert!(status.contains("\"resumed\""), "{status}");
 }
@@ -156,15 +163,15 @@ fn a_run_killed_mid_epoch_and_resumed_has_each_step_once_and_tensorboard_agrees(
 }
 
 /// Runs tests/tensorboard_client.py with `args`, with TensorBoard's Python where there is one
-/// (always in CI).
-fn tensorboard_client(args: &[&dyn AsRef<std::ffi::OsStr>]) {
+/// (always in CI); whether it ran.
+fn tensorboard_client(args: &[&dyn AsRef<std::ffi::OsStr>]) -> bool {
     let Some(python) = client() else {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must check with TensorBoard: run scripts/tensorboard-venv.sh first"
         );
         eprintln!("TensorBoard's own reader and server not tried: bash scripts/tensorboard-venv.sh installs them");
-        return;
+        return false;
     };
     let mut c = Command::new(&python);
     c.arg(root().join("ae-runner/tests/tensorboard_client.py"));
@@ -175,6 +182,7 @@ fn tensorboard_client(args: &[&dyn AsRef<std::ffi::OsStr>]) {
     let text = format!("{}{}", stdout(&o), stderr(&o));
     assert!(o.status.success(), "TensorBoard's client:\n{text}");
     eprintln!("{text}");
+    true
 }
 
 /// The Python with TensorBoard: `AELAB_TENSORBOARD_PYTHON`, else the venv that

@@ -2,6 +2,7 @@
 
     python tensorboard_client.py WHOLE KILLED
     python tensorboard_client.py --sweep EXP_DIR
+    python tensorboard_client.py --live STREAM_DIR CWD -- COMMAND...
 
 WHOLE and KILLED are run folders (`<out>/<exp>/<run>`) of the same config: one trained without
 a stop, one killed mid-epoch and resumed. Their streams are `<out>/<exp>/tensorboard/<run>`.
@@ -13,7 +14,9 @@ Checks, failing with an AssertionError:
 2. `tensorboard --logdir` on a loopback port serves the same scalars, images and text over its
    HTTP data API; KILLED's series have each step once and equal WHOLE's; a copy of WHOLE's
    stream with its last record cut short (as a kill leaves it) is still served up to there.
-3. With --sweep, the HParams dashboard of the experiment folder EXP_DIR (its tensorboard/
+3. With --live, a server on a killed run's stream while COMMAND resumes it: at the end it
+   serves each step once, as the files hold it.
+4. With --sweep, the HParams dashboard of the experiment folder EXP_DIR (its tensorboard/
    served): its columns are the swept keys and the final metrics, each run a row with its
    values and metrics as summary.csv has them.
 """
@@ -287,9 +290,41 @@ def check_sweep(exp_dir):
         server.wait(timeout=30)
 
 
+def check_live_resume(stream_dir, cwd, command):
+    """A server started on a killed run's stream keeps serving it while the run is resumed
+    (`command`, run in `cwd`); at the end it serves each step once, as the files now hold it."""
+    logdir, run = os.path.split(os.path.abspath(stream_dir))
+    server, port = serve(logdir, {run: ["step/loss"]})
+    try:
+        before = [s for s, _ in served_scalars(port, run, "step/loss")]
+        env = {**os.environ, "RUST_LOG": "warn"}
+        subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while "final/mse" not in get_json(port, "/data/plugin/scalars/tags").get(run, {}):
+            assert time.time() < deadline, "the server never showed the resumed run's end"
+            time.sleep(0.5)
+        acc = accumulator(stream_dir)
+        for name in acc.Tags()["scalars"]:
+            got = served_scalars(port, run, name)
+            steps = [s for s, _ in got]
+            assert steps == sorted(set(steps)), f"live: {name} repeats steps: {steps}"
+            want = [(e.step, e.value) for e in acc.Scalars(name)]
+            assert got == want, f"live: {name} {got} != {want}"
+        print(f"live: the server served steps {before[0]}..{before[-1]} of the killed run, then "
+              f"the resumed run's {len(acc.Tags()['scalars'])} series with each step once")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def main():
     if sys.argv[1] == "--sweep":
         check_sweep(sys.argv[2])
+        return
+    if sys.argv[1] == "--live":
+        stream_dir, cwd, sep = sys.argv[2:5]
+        assert sep == "--"
+        check_live_resume(stream_dir, cwd, sys.argv[5:])
         return
     whole, killed = sys.argv[1:3]
     acc, _ = check_reader(whole)
