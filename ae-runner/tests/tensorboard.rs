@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// 3 epochs of 24 steps (3000 images, batch 128), a loss logged every 5 steps.
-const ARGS: &[&str] = &[
-    "experiments/vae.yaml",
+/// 3 epochs of 24 steps (3000 images, batch 128), a loss logged every 5 steps, after the file.
+const SETTINGS: &[&str] = &[
     "--set",
     "train.epochs=3",
     "--set",
@@ -37,7 +36,11 @@ const ARGS: &[&str] = &[
 ];
 
 fn args(out: &Path, extra: &[&'static str]) -> Vec<String> {
-    let mut a: Vec<String> = ARGS.iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> = ["experiments/vae.yaml"]
+        .iter()
+        .chain(SETTINGS)
+        .map(|s| s.to_string())
+        .collect();
     a.extend(["--out".into(), out.to_str().unwrap().into()]);
     a.extend(extra.iter().map(|s| s.to_string()));
     a
@@ -248,27 +251,21 @@ fn logging_changes_no_number_and_off_writes_no_stream() {
 fn a_sweep_is_one_table_in_the_hparams_dashboard() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path();
-    let o = ae_runner(&[
+    let mut a = vec![
         "experiments/vae-kl-sweep.yaml",
         "--out",
         out.to_str().unwrap(),
+    ];
+    a.extend_from_slice(SETTINGS);
+    a.extend([
         "--set",
         "sweep={model.kl_weight: [0.5, 2]}",
         "--set",
         "train.epochs=1",
         "--set",
         "data.train_limit=1000",
-        "--set",
-        "data.test_limit=500",
-        "--set",
-        "eval.fit_images=500",
-        "--set",
-        "eval.iwae_images=50",
-        "--set",
-        "eval.pixels=false",
-        "--device",
-        "cpu",
     ]);
+    let o = ae_runner(&a);
     assert!(o.status.success(), "{}", stderr(&o));
     let exp = out.join("vae-kl-sweep");
     // The experiment's record: the swept key and the final metrics as the table's columns.

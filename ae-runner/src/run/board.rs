@@ -152,24 +152,13 @@ impl Board {
         &mut self,
         epoch: usize,
         step: usize,
-        running: (usize, &[(String, f64)]),
-        lrs: &[(String, f64)],
-    ) {
-        let t0 = Instant::now();
-        self.log_steps(epoch, step, running, lrs);
-        self.spent += t0.elapsed();
-    }
-
-    fn log_steps(
-        &mut self,
-        epoch: usize,
-        step: usize,
         (n, means): (usize, &[(String, f64)]),
         lrs: &[(String, f64)],
     ) {
         if self.writer.is_none() {
             return;
         }
+        let t0 = Instant::now();
         let totals: Vec<(String, f64)> = means
             .iter()
             .map(|(k, m)| (k.clone(), m * n as f64))
@@ -183,6 +172,7 @@ impl Board {
         values.extend(lrs.iter().map(|(k, v)| (format!("step/{k}"), *v)));
         let at = self.at(epoch, step);
         self.write(|w| w.scalars(at, &values));
+        self.spent += t0.elapsed();
     }
 
     /// The end of epoch `epoch` (from 0): its row of metrics.csv (`columns`, by their names
@@ -195,25 +185,12 @@ impl Board {
         data: &Dataset,
         streams: &Streams,
     ) -> Result<()> {
-        let t0 = Instant::now();
-        let done = self.log_epoch(epoch, columns, model, data, streams);
-        self.spent += t0.elapsed();
-        done
-    }
-
-    fn log_epoch(
-        &mut self,
-        epoch: usize,
-        columns: &[(String, f64)],
-        model: &dyn Autoencoder,
-        data: &Dataset,
-        streams: &Streams,
-    ) -> Result<()> {
         self.last = (0, vec![]);
         self.epochs = epoch + 1;
         if self.writer.is_none() {
             return Ok(());
         }
+        let t0 = Instant::now();
         let at = self.at(epoch + 1, 0);
         let values: Vec<(String, f64)> = columns.iter().map(|(k, v)| (tag(k), *v)).collect();
         let pictures = ae_core::grad::no_grad(|| basic_rows(model, data, streams))?;
@@ -236,6 +213,7 @@ impl Board {
             }
             w.histogram(at, "codes", &codes, BUCKETS)
         });
+        self.spent += t0.elapsed();
         Ok(())
     }
 
