@@ -135,7 +135,8 @@ fn eval_reruns_a_finished_run_with_other_settings_and_refuses_other_keys() {
     assert!(!stderr(&o).contains("panicked"));
 }
 
-/// `eval.classifier_fd`: a VAE's prior samples and its ex-post mixture's samples are judged by
+/// `eval.classifier_fd`: a VAE's prior samples and its ex-post mixture's samples (and a CVAE's,
+/// also against the labels asked for) are judged by
 /// the classifier, trained once under the output folder; the next run with the same data
 /// loads it (its file is not written again) and finds the same accuracy.
 #[test]
@@ -193,4 +194,19 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
     assert_eq!(column(&ae, "classifier_acc"), Some(acc));
     assert!(column(&ae, "classifier_fd").is_none());
     assert!(column(&ae, "classifier_fd_gmm").unwrap() > 0.0);
+    // Only a model conditioned on the label is judged against the labels it was asked for.
+    for run in [&vae, &ae] {
+        assert!(column(run, "sample_label_acc").is_none(), "{run:?}");
+        assert!(column(run, "sample_label_acc_gmm").is_none(), "{run:?}");
+    }
+
+    // The CVAE's samples of each class as often: the classifier reads most as the class asked
+    // for, well above the 0.1 of labels drawn at random.
+    run("experiments/cvae.yaml");
+    let cvae = out.path().join("cvae/seed=0");
+    for col in ["classifier_fd", "class_coverage", "sample_label_acc_gmm"] {
+        assert!(column(&cvae, col).is_some(), "no {col}");
+    }
+    let asked = column(&cvae, "sample_label_acc").unwrap();
+    assert!(asked > 0.3 && asked <= 1.0, "sample_label_acc {asked}");
 }

@@ -3,16 +3,16 @@
 //! test images, the decoded grid of a 2-D latent space and a scatter of the test codes.
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
-use ae_core::data::Dataset;
+use ae_core::data::{Dataset, Split};
 use ae_core::image::write_grid;
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::Autoencoder;
 use anyhow::Result;
-use candle_core::{DType, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use std::path::Path;
 
 /// reconstructions.png (test images and what the model makes of them) and, for variants
-/// with a prior, samples.png (8 x 8 draws).
+/// with a prior, samples.png (8 columns of draws, a row per class for a conditional model).
 pub fn write_basic(
     model: &dyn Autoencoder,
     data: &Dataset,
@@ -20,20 +20,39 @@ pub fn write_basic(
     dir: &Path,
 ) -> Result<()> {
     let shape = data.image_shape;
-    let n = data.test.len().min(16);
-    let x = data.test.images.narrow(0, 0, n)?;
+    let first = data.test.narrow(0, data.test.len().min(16))?;
+    let labels = grid_labels(model, data.classes, first.images.device())?;
     let (rows, samples) = ae_core::grad::no_grad(|| -> Result<_> {
-        let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
-        Ok((
-            rows,
-            model.sample(64, None, &mut streams.stream(Purpose::Sample, 0))?,
-        ))
+        let rows = model.display(&first, &mut streams.stream(Purpose::Eval, 1))?;
+        let n = labels.dim(0)?;
+        let rng = &mut streams.stream(Purpose::Sample, 0);
+        Ok((rows, model.sample(n, Some(&labels), rng)?))
     })?;
     write_png(&dir.join("reconstructions.png"), &rows, shape)?;
     if let Some(s) = samples {
-        grid(&s, 8, shape, &dir.join("samples.png"))?;
+        grid(&s, COLUMNS, shape, &dir.join("samples.png"))?;
     }
     Ok(())
+}
+
+/// Columns of the samples pictures.
+pub const COLUMNS: usize = 8;
+
+/// The labels of a samples picture's draws, a label to a row of [`COLUMNS`]: a row per class
+/// for a model conditioned on the label, so that row c shows its samples of class c; 8 rows
+/// for any other model, which ignores them.
+pub fn grid_labels(model: &dyn Autoencoder, classes: usize, device: &Device) -> Result<Tensor> {
+    let rows = match model.conditional() {
+        true => classes,
+        false => COLUMNS,
+    };
+    class_labels(rows * COLUMNS, COLUMNS, classes, device)
+}
+
+/// `n` labels, `per` of each class in turn (0, .., 0, 1, .., 1, ...), cycling through `classes`.
+pub fn class_labels(n: usize, per: usize, classes: usize, device: &Device) -> Result<Tensor> {
+    let labels: Vec<u32> = (0..n).map(|i| ((i / per) % classes) as u32).collect();
+    Ok(Tensor::from_vec(labels, n, device)?)
 }
 
 /// `images` as a grid of `per_row` columns.
@@ -53,19 +72,21 @@ pub fn grid(
 const STEPS: usize = 10;
 
 /// interpolations.png: one row per pair of test images (image i and image i + pairs), the
-/// first image, the decoded codes on the straight line between theirs, the second image.
+/// first image, the decoded codes on the straight line between theirs, the second image. A
+/// conditional model decodes the first half of the line with the first image's label and the
+/// second half with the second's.
 pub fn interpolations(
     model: &dyn Autoencoder,
-    images: &Tensor,
+    split: &Split,
     shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
-    let pairs = (images.dim(0)? / 2).min(8);
+    let pairs = (split.len() / 2).min(8);
     if pairs == 0 {
         return Ok(());
     }
-    let a = images.narrow(0, 0, pairs)?;
-    let b = images.narrow(0, pairs, pairs)?;
+    let a = split.narrow(0, pairs)?;
+    let b = split.narrow(pairs, pairs)?;
     let (za, zb) = (model.encode(&a)?, model.encode(&b)?);
     // Every pair's line, [pairs, STEPS, code], decoded in one batch.
     let line = (0..STEPS)
@@ -75,10 +96,15 @@ pub fn interpolations(
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     let z = Tensor::stack(&line, 1)?.reshape((pairs * STEPS, za.dim(1)?))?;
-    let decoded = candle_nn::ops::sigmoid(&model.decode(&z)?)?.reshape((pairs, STEPS, ()))?;
+    let halves: Vec<&Tensor> = (0..STEPS)
+        .map(|s| if s < STEPS / 2 { &a.labels } else { &b.labels })
+        .collect();
+    let labels = Tensor::stack(&halves, 1)?.flatten_all()?;
+    let decoded = candle_nn::ops::sigmoid(&model.decode(&z, Some(&labels))?)?;
+    let decoded = decoded.reshape((pairs, STEPS, ()))?;
     let rows = (0..pairs)
         .map(|p| {
-            let ends = (a.narrow(0, p, 1)?, b.narrow(0, p, 1)?);
+            let ends = (a.images.narrow(0, p, 1)?, b.images.narrow(0, p, 1)?);
             Tensor::cat(&[&ends.0, &decoded.get(p)?, &ends.1], 0)
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
@@ -89,13 +115,16 @@ pub fn interpolations(
 const GRID: usize = 16;
 
 /// manifold.png, for a 2-D code: the decoder's images over a grid spanning the 2nd to 98th
-/// percentile of the test codes on each axis.
+/// percentile of the test codes on each axis, with the label `label` (a conditional model's
+/// grid is of one class).
 pub fn manifold(
     model: &dyn Autoencoder,
     codes: &Tensor,
+    label: u32,
     shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
+    let labels = Tensor::full(label, GRID, codes.device())?;
     let span = |axis: usize| -> Result<(f64, f64)> {
         let mut v = codes
             .narrow(1, axis, 1)?
@@ -116,7 +145,7 @@ pub fn manifold(
             .flat_map(|c| [lerp(x0, x1, c) as f32, y as f32])
             .collect();
         let z = Tensor::from_vec(z, (GRID, 2), codes.device())?;
-        rows.push(candle_nn::ops::sigmoid(&model.decode(&z)?)?);
+        rows.push(candle_nn::ops::sigmoid(&model.decode(&z, Some(&labels))?)?);
     }
     write_png(path, &rows, shape)
 }
