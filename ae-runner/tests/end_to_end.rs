@@ -138,7 +138,7 @@ fn run_variant_with(
     };
     let bounds: Vec<&String> = eval_header
         .iter()
-        .filter(|h| h.starts_with("iwae"))
+        .filter(|h| h.starts_with("iwae") && h.contains("_nll"))
         .collect();
     assert_eq!(bounds, Vec::from_iter(bound), "{name}: {eval_header:?}");
     if let Some(bound) = bound {
