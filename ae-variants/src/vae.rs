@@ -228,12 +228,18 @@ impl Vae {
         let z = eps
             .broadcast_mul(&(&logvar * 0.5)?.exp()?)?
             .broadcast_add(&mu)?;
-        let labels = batch
-            .labels
-            .unsqueeze(1)?
-            .broadcast_as((n, k))?
-            .flatten_all()?;
-        let logits = self.decode(&z.reshape((n * k, self.latent))?, Some(&labels))?;
+        // Each decoding with its image's label, for the CVAE only.
+        let labels = match self.net.reads_label() {
+            true => Some(
+                batch
+                    .labels
+                    .unsqueeze(1)?
+                    .broadcast_as((n, k))?
+                    .flatten_all()?,
+            ),
+            false => None,
+        };
+        let logits = self.decode(&z.reshape((n * k, self.latent))?, labels.as_ref())?;
         let nll = self.nll(&logits, x, k)?.reshape((n, k))?;
         Ok([nll, log_std_normal(&z)?, log_normal(&z, &mu, &logvar)?])
     }
