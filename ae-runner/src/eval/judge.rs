@@ -2,9 +2,9 @@
 //! samples and the test images in the features of aelab's own classifier of the dataset
 //! (`classifier_fd`: a classifier Frechet distance, not Inception's FID), the classes the
 //! classifier sees in the samples (`class_coverage`), and for a model conditioned on the label
-//! whether they are the classes asked for (`sample_label_acc`). The classifier is trained on first use
-//! and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`, for
-//! every later run and evaluation on the same data.
+//! whether they are the classes asked for (`sample_label_acc`). The classifier is trained on
+//! first use and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`,
+//! for every later run and evaluation on the same data.
 
 use crate::results::files::{sync_rename, tmp_path};
 use ae_core::data::Dataset;
