@@ -124,6 +124,17 @@ pub fn dropout(x: &Tensor, p: f32, rng: &mut Rng) -> Result<Tensor> {
     x * (keep * (1.0 / (1.0 - p as f64)))?
 }
 
+/// The labels `labels` (any integer dtype, [n]) as rows of `classes` f32 indicators, [n,
+/// classes], for a model conditioned on the class. Built on the labels' device by comparison
+/// with 0..classes, so that no label is read back to the host; a label >= `classes` gives a
+/// row of zeros.
+pub fn one_hot(labels: &Tensor, classes: usize) -> Result<Tensor> {
+    let dev = labels.device();
+    let labels = labels.to_dtype(candle_core::DType::U32)?.unsqueeze(1)?;
+    let all = Tensor::arange(0u32, classes as u32, dev)?.unsqueeze(0)?;
+    labels.broadcast_eq(&all)?.to_dtype(candle_core::DType::F32)
+}
+
 /// Re-draws every variable of `varmap` from `rng`, in the order of their sorted names (the
 /// map is a HashMap), so that a seed gives the same weights on every run and device.
 pub fn initialize(varmap: &VarMap, rng: &mut Rng, init: Init) -> Result<()> {
@@ -168,6 +179,25 @@ pub fn initialize(varmap: &VarMap, rng: &mut Rng, init: Init) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_hot_by_hand() -> Result<()> {
+        let dev = candle_core::Device::Cpu;
+        let labels = Tensor::new(&[2u8, 0, 3, 2], &dev)?;
+        let got: Vec<Vec<f32>> = one_hot(&labels, 4)?.to_vec2()?;
+        let want = [
+            [0., 0., 1., 0.],
+            [1., 0., 0., 0.],
+            [0., 0., 0., 1.],
+            [0., 0., 1., 0.],
+        ];
+        assert_eq!(got, want);
+        // u32 labels, as the data splits hold them, give the same rows.
+        let same: Vec<Vec<f32>> =
+            one_hot(&labels.to_dtype(candle_core::DType::U32)?, 4)?.to_vec2()?;
+        assert_eq!(same, want);
+        Ok(())
+    }
 
     #[test]
     fn the_trace_ends_in_the_forward_pass_and_its_pre_activations_are_affine() -> Result<()> {

@@ -65,6 +65,9 @@ fn classes_and_limits() {
     assert_eq!(ds.train.len(), 1000);
     let labels = ds.train.labels.to_vec1::<u32>().unwrap();
     assert!(labels.iter().all(|&l| l <= 1) && labels.contains(&0) && labels.contains(&1));
+    // The dataset's classes, whatever data.classes keeps: a model reading the label is built
+    // for the every-class evaluation too.
+    assert_eq!(ds.classes, 10);
 }
 
 #[test]

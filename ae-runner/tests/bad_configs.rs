@@ -264,6 +264,24 @@ const CASES: &[Case] = &[
         expect: &["case.yaml:10", "model.embedding_dim", "must divide model.latent_dim (4)"],
     },
     Case {
+        name: "cvae misspelt key (the VAE's keys, read through its config)",
+        edit: &[
+            ("variant: vae", "variant: cvae"),
+            ("kl_weight: 1.0", "kl_wieght: 1.0"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.kl_wieght", "did you mean `kl_weight`"],
+    },
+    Case {
+        name: "cvae negative kl weight",
+        edit: &[
+            ("variant: vae", "variant: cvae"),
+            ("kl_weight: 1.0", "kl_weight: -1.0"),
+        ],
+        args: &[],
+        expect: &["case.yaml:10", "model.kl_weight", "must be >= 0"],
+    },
+    Case {
         name: "dropout rate one",
         edit: &[
             ("variant: vae", "variant: dropout"),

@@ -26,14 +26,14 @@ fn run_variant(name: &str, variant: &str, own_metrics: &[&str], has_samples: boo
 }
 
 /// [`run_variant`] with more flags (`--set sweep={}` for a file that sweeps, so that its one
-/// run is `seed=0`).
+/// run is `seed=0`); returns the results folder, for more checks of the run in `seed=0`.
 fn run_variant_with(
     name: &str,
     variant: &str,
     own_metrics: &[&str],
     has_samples: bool,
     extra: &[&str],
-) {
+) -> tempfile::TempDir {
     let out = tempfile::tempdir().unwrap();
     let o = run_small(&format!("experiments/{name}.yaml"), out.path(), extra);
     assert!(o.status.success(), "{name}: {}", stderr(&o));
@@ -130,15 +130,21 @@ fn run_variant_with(
         assert!(acc > above && acc <= 1.0, "{name}: {col} {acc}");
     }
     assert_eq!(at("fit_images"), 500.0);
-    assert_eq!(
-        eval_header.iter().any(|h| h == "iwae100_nll"),
-        variant == "vae",
-        "{name}: {eval_header:?}"
-    );
-    if variant == "vae" {
-        let nll = at("iwae100_nll");
+    // The bound on -log p(x), or on -log p(x|y) for the CVAE, named so.
+    let bound = match variant {
+        "vae" => Some("iwae100_nll"),
+        "cvae" => Some("iwae100_nll_given_label"),
+        _ => None,
+    };
+    let bounds: Vec<&String> = eval_header
+        .iter()
+        .filter(|h| h.starts_with("iwae") && h.contains("_nll"))
+        .collect();
+    assert_eq!(bounds, Vec::from_iter(bound), "{name}: {eval_header:?}");
+    if let Some(bound) = bound {
+        let nll = at(bound);
         // Below 784 ln 2 = 543.4 nats, a coin flip per pixel: the model has learnt something.
-        assert!(nll > 50.0 && nll < 543.4, "{name}: iwae100_nll {nll}");
+        assert!(nll > 50.0 && nll < 543.4, "{name}: {bound} {nll}");
     }
 
     let status: serde_json::Value =
@@ -151,6 +157,7 @@ fn run_variant_with(
         .map(|p| p[0].as_str().unwrap())
         .collect();
     assert!(test_names.contains(&"probe_acc"), "{test_names:?}");
+    out
 }
 
 #[test]
@@ -214,6 +221,25 @@ fn vqvae_on_both_backbones_with_either_codebook_update() {
         ];
         extra.extend(["--set", "data.train_limit=3000"]);
         run_variant_with("vqvae", "vqvae", &["quantization"], false, &extra);
+    }
+}
+
+#[test]
+fn cvae_on_both_backbones_samples_a_row_per_class() {
+    for arch in ["mlp", "conv"] {
+        let set = format!("model.arch={arch}");
+        let extra = ["--set", set.as_str()];
+        let own = ["kl", "neg_elbo_given_label"];
+        let out = run_variant_with("cvae", "cvae", &own, true, &extra);
+        // 10 rows (one per digit) of 8 samples, each cell 28 x 2 pixels and a gap of 2.
+        let png = out.path().join("cvae/seed=0/samples.png");
+        let dec = png::Decoder::new(std::fs::File::open(&png).unwrap());
+        let info = dec.read_info().unwrap().info().clone();
+        assert_eq!(
+            (info.width, info.height),
+            (8 * 58 + 2, 10 * 58 + 2),
+            "{arch}"
+        );
     }
 }
 

@@ -135,13 +135,14 @@ fn eval_reruns_a_finished_run_with_other_settings_and_refuses_other_keys() {
     assert!(!stderr(&o).contains("panicked"));
 }
 
-/// `eval.classifier_fd`: a VAE's prior samples and its ex-post mixture's samples are judged by
+/// `eval.classifier_fd`: a VAE's prior samples and its ex-post mixture's samples (and a CVAE's,
+/// also against the labels asked for) are judged by
 /// the classifier, trained once under the output folder; the next run with the same data
 /// loads it (its file is not written again) and finds the same accuracy.
 #[test]
 fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
     let out = tempfile::tempdir().unwrap();
-    let run = |file: &str| {
+    let run = |file: &str, more: &[&str]| {
         let mut args = vec![file, "--out", out.path().to_str().unwrap()];
         args.extend_from_slice(SMALL);
         args.extend_from_slice(&[
@@ -152,11 +153,12 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
             "--set",
             "data.train_limit=2500",
         ]);
+        args.extend_from_slice(more);
         let o = command(&args).env("RUST_LOG", "info").output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
         stderr(&o)
     };
-    let first = run("experiments/vae.yaml");
+    let first = run("experiments/vae.yaml", &[]);
     assert!(first.contains("training the classifier"), "{first}");
     let vae = out.path().join("vae/seed=0");
     let acc = column(&vae, "classifier_acc").unwrap();
@@ -183,7 +185,7 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
     let written = std::fs::metadata(&saved[0]).unwrap().modified().unwrap();
 
     // A deterministic model has only the ex-post samples; the classifier is loaded.
-    let second = run("experiments/ae.yaml");
+    let second = run("experiments/ae.yaml", &[]);
     assert!(!second.contains("training the classifier"), "{second}");
     assert_eq!(
         std::fs::metadata(&saved[0]).unwrap().modified().unwrap(),
@@ -193,4 +195,26 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
     assert_eq!(column(&ae, "classifier_acc"), Some(acc));
     assert!(column(&ae, "classifier_fd").is_none());
     assert!(column(&ae, "classifier_fd_gmm").unwrap() > 0.0);
+    // Only a model conditioned on the label is judged against the labels it was asked for.
+    for run in [&vae, &ae] {
+        assert!(column(run, "sample_label_acc").is_none(), "{run:?}");
+        assert!(column(run, "sample_label_acc_gmm").is_none(), "{run:?}");
+    }
+
+    // The CVAE's samples, each class as often, after 625 steps (2 epochs of 10000 images in
+    // batches of 32; 80 steps leave it ignoring the label): the classifier reads 0.45 of them
+    // as the class asked for, well above the 0.1 of labels drawn at random.
+    let more = [
+        "--set",
+        "data.train_limit=10000",
+        "--set",
+        "train.batch_size=32",
+    ];
+    run("experiments/cvae.yaml", &more);
+    let cvae = out.path().join("cvae/seed=0");
+    for col in ["classifier_fd", "class_coverage", "sample_label_acc_gmm"] {
+        assert!(column(&cvae, col).is_some(), "no {col}");
+    }
+    let asked = column(&cvae, "sample_label_acc").unwrap();
+    assert!(asked > 0.3 && asked <= 1.0, "sample_label_acc {asked}");
 }

@@ -22,6 +22,7 @@ fn train_and_eval(model_yaml: &str, loss: &str) -> (f64, f64) {
         device: &dev,
         input_dim: 784,
         image_shape: (1, 28, 28),
+        classes: 10,
         optimizer: &opt,
         streams,
     };

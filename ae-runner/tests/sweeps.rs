@@ -246,13 +246,15 @@ fn shards_and_jobs_give_the_same_table_as_one_process() {
         "a shard wrote the summary"
     );
     run("sharded", &["--shard", "1/2"]);
-    // Four run folders, and the folder of their TensorBoard streams.
-    let entries = std::fs::read_dir(dir("sharded/tiny"))
+    // Four run folders, the folder of their TensorBoard streams and the live report.
+    let mut entries: Vec<String> = std::fs::read_dir(dir("sharded/tiny"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "tensorboard")
-        .count();
-    assert_eq!(entries, 4);
+        .filter(|n| n != "tensorboard" && n != "report.html")
+        .collect();
+    entries.sort();
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert!(dir("sharded/tiny/report.html").exists());
     assert_eq!(
         std::fs::read_dir(dir("sharded/tiny/tensorboard"))
             .unwrap()

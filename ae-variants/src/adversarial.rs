@@ -207,11 +207,11 @@ impl Autoencoder for Adversarial {
         Ok(m)
     }
 
-    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
+    fn sample(&self, n: usize, c: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = self
             .cfg
             .prior_sample(n, self.latent, rng, &self.net.device())?;
-        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
+        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z, c)?)?))
     }
 
     /// The gaussian prior draws normals only; the mixture also draws each row's component.

@@ -5,7 +5,7 @@
 use crate::config::{Arch, ModelConfig};
 use ae_core::activation::Activation;
 use ae_core::conv::{ConvDecoder, ConvEncoder};
-use ae_core::layers::{initialize, Mlp};
+use ae_core::layers::{initialize, one_hot, Mlp};
 use ae_core::losses::{bce_with_logits, mse_per_image};
 use ae_core::metrics::{psnr_per_image, Named, BCE, MSE, PSNR};
 use ae_core::optim::{Optimizer, OptimizerConfig};
@@ -21,6 +21,8 @@ pub struct BuildContext<'a> {
     pub input_dim: usize,
     /// (channels, height, width) of an image, for metrics that need its layout (SSIM).
     pub image_shape: (usize, usize, usize),
+    /// The dataset's classes (labels 0 to classes - 1), for a model conditioned on the label.
+    pub classes: usize,
     pub optimizer: &'a OptimizerConfig,
     pub streams: Streams,
 }
@@ -98,6 +100,10 @@ pub struct Backbone {
     pub encoder: Net,
     pub decoder: Net,
     pub optimizers: Vec<(&'static str, Optimizer)>,
+    /// For a backbone conditioned on the label ([`Backbone::conditional`]): the classes, and
+    /// how many copies of each one-hot entry the encoder reads (1 on the MLP; the pixels of
+    /// one channel on the conv net, which reads the label as constant planes).
+    condition: Option<(usize, usize)>,
 }
 
 impl Backbone {
@@ -110,15 +116,42 @@ impl Backbone {
         enc_out: usize,
         extra: impl FnOnce(VarBuilder) -> Result<T>,
     ) -> Result<(Self, T)> {
+        Self::build(model, ctx, enc_out, 0, extra)
+    }
+
+    /// [`Backbone::new`] conditioned on the label (Sohn et al. 2015's simplified form): the
+    /// encoder reads the image and its one-hot label of `ctx.classes` (appended to the pixels
+    /// on the MLP, as one constant plane per class after the image's channels on the conv
+    /// net), the decoder the code with the one-hot label appended.
+    pub fn conditional<T>(
+        model: &ModelConfig,
+        ctx: &BuildContext,
+        enc_out: usize,
+        extra: impl FnOnce(VarBuilder) -> Result<T>,
+    ) -> Result<(Self, T)> {
+        Self::build(model, ctx, enc_out, ctx.classes, extra)
+    }
+
+    /// The encoder and decoder with `classes` more inputs each (0: unconditional).
+    fn build<T>(
+        model: &ModelConfig,
+        ctx: &BuildContext,
+        enc_out: usize,
+        classes: usize,
+        extra: impl FnOnce(VarBuilder) -> Result<T>,
+    ) -> Result<(Self, T)> {
         let varmap = VarMap::new();
         let vb = VarBuilder::from_varmap(&varmap, DType::F32, ctx.device);
+        let (c, h, w) = ctx.image_shape;
+        let code_in = model.latent_dim + classes;
         let (encoder, decoder) = match model.arch {
             Arch::Mlp => {
                 let mut enc_dims = vec![ctx.input_dim];
                 enc_dims.extend(&model.hidden);
                 let mut dec_dims: Vec<usize> = enc_dims.iter().rev().copied().collect();
                 enc_dims.push(enc_out);
-                dec_dims.insert(0, model.latent_dim);
+                enc_dims[0] += classes;
+                dec_dims.insert(0, code_in);
                 let (act, code) = (model.activation, model.code_activation);
                 (
                     Net::Mlp(Mlp::new(vb.pp("enc"), &enc_dims, act, code)?),
@@ -128,7 +161,7 @@ impl Backbone {
             Arch::Conv => (
                 Net::ConvEncoder(ConvEncoder::new(
                     vb.pp("enc"),
-                    ctx.image_shape,
+                    (c + classes, h, w),
                     &model.channels,
                     enc_out,
                     model.activation,
@@ -138,7 +171,7 @@ impl Backbone {
                     vb.pp("dec"),
                     ctx.image_shape,
                     &model.channels,
-                    model.latent_dim,
+                    code_in,
                     model.activation,
                 )?),
             ),
@@ -155,6 +188,10 @@ impl Backbone {
                 encoder,
                 decoder,
                 optimizers: Vec::new(),
+                condition: (classes > 0).then_some(match model.arch {
+                    Arch::Mlp => (classes, 1),
+                    Arch::Conv => (classes, h * w),
+                }),
             },
             more,
         ))
@@ -202,6 +239,43 @@ impl Backbone {
     /// Two times the multiply-adds of one image through the encoder and the decoder.
     pub fn flops(&self) -> usize {
         self.encoder.flops() + self.decoder.flops()
+    }
+
+    /// Whether the networks read the label ([`Backbone::conditional`]).
+    pub fn reads_label(&self) -> bool {
+        self.condition.is_some()
+    }
+
+    /// What the encoder reads of images `x` with their `labels`: the images, and for a
+    /// conditional backbone their one-hot labels after them (each entry repeated over one
+    /// channel's pixels on the conv net).
+    pub fn encoder_input(&self, x: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let Some((classes, copies)) = self.condition else {
+            return Ok(x.clone());
+        };
+        let y = one_hot(labels, classes)?;
+        let n = y.dim(0)?;
+        let y = y.unsqueeze(2)?.broadcast_as((n, classes, copies))?;
+        Tensor::cat(&[x, &y.flatten_from(1)?], 1)
+    }
+
+    /// The encoder's output for images `x` with their `labels` (read only by a conditional
+    /// backbone).
+    pub fn encode(&self, x: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        self.encoder.forward(&self.encoder_input(x, labels)?)
+    }
+
+    /// The decoder's logits for codes `z` with one label per row (`condition`, which a
+    /// conditional backbone needs and any other ignores).
+    pub fn decode(&self, z: &Tensor, condition: Option<&Tensor>) -> Result<Tensor> {
+        let Some((classes, _)) = self.condition else {
+            return self.decoder.forward(z);
+        };
+        let Some(labels) = condition else {
+            candle_core::bail!("a model conditioned on the label decodes a code with its label");
+        };
+        self.decoder
+            .forward(&Tensor::cat(&[z, &one_hot(labels, classes)?], 1)?)
     }
 
     pub fn reconstruct_logits(&self, x: &Tensor) -> Result<Tensor> {

@@ -183,7 +183,8 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
 
     /// Clean images, then (for denoising) their corruption and its reconstruction, else the
     /// reconstruction of the clean images.
-    fn display(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
+    fn display(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Tensor>> {
+        let x = &batch.images;
         Ok(match self.recipe.eval_corruption(x, rng)? {
             Some(noisy) => {
                 let out = self.reconstruct(&noisy)?;
@@ -193,12 +194,12 @@ impl<R: Recipe> Autoencoder for Deterministic<R> {
         })
     }
 
-    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
+    fn sample(&self, n: usize, c: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
         if !self.recipe.samples_the_prior() {
             return Ok(None);
         }
         let z = rng.normal((n, self.latent), &self.net.device())?;
-        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
+        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z, c)?)?))
     }
 
     fn draws_one_kind(&self) -> bool {

@@ -6,6 +6,7 @@ pub mod adversarial;
 pub mod backbone;
 pub mod config;
 pub mod contractive;
+pub mod cvae;
 pub mod denoising;
 pub mod deterministic;
 pub mod dropout;

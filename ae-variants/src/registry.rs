@@ -23,6 +23,7 @@ pub const VARIANTS: &[(&str, Parser)] = &[
         parse_as::<crate::contractive::ContractiveConfig>,
     ),
     ("vqvae", parse_as::<crate::vqvae::VqvaeConfig>),
+    ("cvae", parse_as::<crate::cvae::CvaeConfig>),
 ];
 
 fn parse_as<C: VariantConfig>(model: &ModelConfig) -> Result<Box<dyn Spec>, ConfigError> {

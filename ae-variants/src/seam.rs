@@ -11,7 +11,7 @@ use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
 use candle_core::Tensor;
-use candle_nn::{Module, VarMap};
+use candle_nn::VarMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -29,17 +29,26 @@ pub trait Autoencoder {
     /// Per-image metrics on held-out images: the shared `mse`, `psnr`, `bce` on clean images,
     /// then the model's own.
     fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>>;
-    /// The code of each image (the posterior mean for the VAE).
-    fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone().encoder.forward(x)?)
+    /// The code of each image of `batch` (the posterior mean for the VAE). The batch, not its
+    /// images alone, because a model conditioned on the label (the CVAE) encodes an image with
+    /// its label; every other model reads the images only.
+    fn encode(&self, batch: &Split) -> Result<Tensor> {
+        Ok(self.backbone().encode(&batch.images, &batch.labels)?)
     }
-    /// Decoder logits of codes.
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.backbone().decoder.forward(z)?)
+    /// Decoder logits of codes; `condition` (one label per code) as in [`Autoencoder::sample`].
+    fn decode(&self, z: &Tensor, condition: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.backbone().decode(z, condition)?)
     }
-    /// log p(x, z_j) - log q(z_j|x) for k draws z_j ~ q(z|x) of each image, as [n, k], for
-    /// models with a likelihood (the VAE); the IWAE bound on log p(x) is their log-mean-exp.
-    fn log_weights(&self, _x: &Tensor, _k: usize, _rng: &mut Rng) -> Result<Option<Tensor>> {
+    /// Whether the model is conditioned on the label: its likelihood is then p(x|y), so its
+    /// ELBO and IWAE bound are on -log p(x|y) (named so), and its samples are of the class
+    /// asked for.
+    fn conditional(&self) -> bool {
+        self.backbone().reads_label()
+    }
+    /// log p(x, z_j) - log q(z_j|x) for k draws z_j ~ q(z|x) of each image of `batch`, as
+    /// [n, k], for models with a likelihood (the VAE; given the label, for the CVAE); the IWAE
+    /// bound on log p(x) is their log-mean-exp.
+    fn log_weights(&self, _batch: &Split, _k: usize, _rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(None)
     }
     /// `n` draws from the prior, as images in [0, 1], for models that have one; `condition`
@@ -52,11 +61,13 @@ pub trait Autoencoder {
     ) -> Result<Option<Tensor>> {
         Ok(None)
     }
-    /// Rows of the reconstructions picture: the images, then what the model makes of them.
-    fn display(&self, x: &Tensor, _rng: &mut Rng) -> Result<Vec<Tensor>> {
+    /// Rows of the reconstructions picture: the images of `batch`, then what the model makes
+    /// of them.
+    fn display(&self, batch: &Split, _rng: &mut Rng) -> Result<Vec<Tensor>> {
+        let code = self.encode(batch)?;
         Ok(vec![
-            x.clone(),
-            candle_nn::ops::sigmoid(&self.decode(&self.encode(x)?)?)?,
+            batch.images.clone(),
+            candle_nn::ops::sigmoid(&self.decode(&code, Some(&batch.labels))?)?,
         ])
     }
     /// Whether every draw `train_step` and `evaluate` make from their stream is of one kind

@@ -18,7 +18,6 @@ use ae_core::rng::Rng;
 use ae_core::ConfigError;
 use anyhow::Result;
 use candle_core::Tensor;
-use candle_nn::Module;
 
 /// The negative ELBO with beta = 1, nats per image (whatever weight training used).
 pub const NEG_ELBO: Metric = Metric::lower("neg_elbo", None);
@@ -26,6 +25,10 @@ pub const NEG_ELBO: Metric = Metric::lower("neg_elbo", None);
 pub const NLL: Metric = Metric::lower("nll", None);
 /// KL(q(z|x) || p(z)) (rate), nats per image.
 pub const KL: Metric = Metric::lower("kl", NONNEGATIVE);
+/// The negative ELBO of the VAE conditioned on the label (the CVAE), beta = 1: a bound on
+/// -log p(x|y), which is below -log p(x) by up to log(classes), so it is not named as the
+/// VAE's is.
+pub const NEG_ELBO_GIVEN_LABEL: Metric = Metric::lower("neg_elbo_given_label", None);
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -122,12 +125,16 @@ impl VariantConfig for VaeConfig {
     /// The encoder's last layer has 2 x latent_dim outputs: rows [0, d) are the mean head,
     /// rows [d, 2d) the log-variance head (two linear heads on the last hidden layer).
     fn build(&self, model: &ModelConfig, ctx: &BuildContext) -> Result<Box<dyn Autoencoder>> {
-        Ok(Box::new(Vae::new(self, model, ctx)?))
+        Ok(Box::new(Vae::new(self, model, ctx, false)?))
     }
 }
 
+/// The VAE, and with `conditional` networks the CVAE (crate::cvae): the same objective, each
+/// term given the label.
 pub struct Vae {
     net: Backbone,
+    /// `neg_elbo`, or `neg_elbo_given_label` for the CVAE.
+    neg_elbo: Metric,
     cfg: VaeConfig,
     /// The KL weight of the current epoch (after warm-up).
     beta: f64,
@@ -137,11 +144,26 @@ pub struct Vae {
 }
 
 impl Vae {
-    fn new(cfg: &VaeConfig, model: &ModelConfig, ctx: &BuildContext) -> Result<Self> {
-        let (net, ()) = Backbone::new(model, ctx, 2 * model.latent_dim, |_| Ok(()))?;
+    /// A VAE, or with `conditional` a CVAE: its encoder and decoder read the one-hot label
+    /// ([`Backbone::conditional`]).
+    pub(crate) fn new(
+        cfg: &VaeConfig,
+        model: &ModelConfig,
+        ctx: &BuildContext,
+        conditional: bool,
+    ) -> Result<Self> {
+        let enc_out = 2 * model.latent_dim;
+        let (net, ()) = match conditional {
+            true => Backbone::conditional(model, ctx, enc_out, |_| Ok(()))?,
+            false => Backbone::new(model, ctx, enc_out, |_| Ok(()))?,
+        };
         let net = net.with_optimizer("vae", &["enc.", "dec."], ctx.optimizer.clone())?;
         Ok(Vae {
             net,
+            neg_elbo: match conditional {
+                true => NEG_ELBO_GIVEN_LABEL,
+                false => NEG_ELBO,
+            },
             cfg: cfg.clone(),
             beta: cfg.kl_weight,
             latent: model.latent_dim,
@@ -149,8 +171,9 @@ impl Vae {
         })
     }
 
-    fn posterior(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let h = self.net.encoder.forward(x)?;
+    /// q(z|x) (given the label for the CVAE): its mean and log-variance.
+    fn posterior(&self, batch: &Split) -> Result<(Tensor, Tensor)> {
+        let h = self.net.encode(&batch.images, &batch.labels)?;
         Ok((
             h.narrow(1, 0, self.latent)?,
             h.narrow(1, self.latent, self.latent)?,
@@ -171,39 +194,52 @@ impl Vae {
     }
 
     /// (NLL, KL) per image with one reparameterised draw z = mu + sigma * eps from the
-    /// posterior (mu, logvar) of `x`.
+    /// posterior (mu, logvar) of the images of `batch`.
     fn terms(
         &self,
-        x: &Tensor,
+        batch: &Split,
         (mu, logvar): &(Tensor, Tensor),
         rng: &mut Rng,
     ) -> Result<(Tensor, Tensor)> {
         let eps = rng.normal(mu.shape(), mu.device())?;
         let z = (mu + ((logvar * 0.5)?.exp()? * eps)?)?;
+        let logits = self.net.decode(&z, Some(&batch.labels))?;
         Ok((
-            self.nll(&self.net.decoder.forward(&z)?, x, 1)?,
+            self.nll(&logits, &batch.images, 1)?,
             gaussian_kl(mu, logvar)?,
         ))
     }
 
     /// `k` reparameterised draws z_j = mu + sigma * eps_j from the posterior (mu, logvar) of
-    /// each image of `x`: -log p(x|z_j), log p(z_j) and log q(z_j|x), each [n, k]. The
-    /// decodings are [n k, dim] rows, scored against their image without copying it k times
-    /// (the CPU's fused BCE and its gradient kernel).
+    /// each image of `batch`: -log p(x|z_j), log p(z_j) and log q(z_j|x), each [n, k]. The
+    /// decodings are [n k, dim] rows (each with its image's label), scored against their
+    /// image without copying it k times (the CPU's fused BCE and its gradient kernel).
     fn draws(
         &self,
-        x: &Tensor,
+        batch: &Split,
         (mu, logvar): &(Tensor, Tensor),
         k: usize,
         rng: &mut Rng,
     ) -> Result<[Tensor; 3]> {
+        let x = &batch.images;
         let n = x.dim(0)?;
         let (mu, logvar) = (mu.unsqueeze(1)?, logvar.unsqueeze(1)?);
         let eps = rng.normal((n, k, self.latent), x.device())?;
         let z = eps
             .broadcast_mul(&(&logvar * 0.5)?.exp()?)?
             .broadcast_add(&mu)?;
-        let logits = self.decode(&z.reshape((n * k, self.latent))?)?;
+        // Each decoding with its image's label, for the CVAE only.
+        let labels = match self.net.reads_label() {
+            true => Some(
+                batch
+                    .labels
+                    .unsqueeze(1)?
+                    .broadcast_as((n, k))?
+                    .flatten_all()?,
+            ),
+            false => None,
+        };
+        let logits = self.decode(&z.reshape((n * k, self.latent))?, labels.as_ref())?;
         let nll = self.nll(&logits, x, k)?.reshape((n, k))?;
         Ok([nll, log_std_normal(&z)?, log_normal(&z, &mu, &logvar)?])
     }
@@ -212,10 +248,10 @@ impl Vae {
     /// gradient is -sum_j w~_j grad log w_j per image with the normalised weights w~ (the
     /// softmax inside log_mean_exp), and the terms logged: `loss` = `nll` + `kl` of the
     /// one-sample ELBO (`nll` averaged over the k draws), the bound as `iwae<k>_loss`.
-    fn iwae_terms(&self, x: &Tensor, rng: &mut Rng) -> Result<(Tensor, Vec<Named>)> {
-        let posterior = self.posterior(x)?;
+    fn iwae_terms(&self, batch: &Split, rng: &mut Rng) -> Result<(Tensor, Vec<Named>)> {
+        let posterior = self.posterior(batch)?;
         let k = self.cfg.train_samples;
-        let [nll, log_pz, log_q] = self.draws(x, &posterior, k, rng)?;
+        let [nll, log_pz, log_q] = self.draws(batch, &posterior, k, rng)?;
         let bound = log_mean_exp(&log_weight(&nll, &log_pz, &log_q)?)?
             .mean_all()?
             .neg()?;
@@ -253,13 +289,12 @@ impl Autoencoder for Vae {
     /// train_samples = 1: the ELBO with one draw and the analytic KL; k > 1: the k-sample
     /// bound, with `loss` (the same measure as `neg_elbo`), `nll` and `kl` still the ELBO's.
     fn train_step(&mut self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
-        let x = &batch.images;
         if self.cfg.train_samples > 1 {
-            let (bound, terms) = self.iwae_terms(x, rng)?;
+            let (bound, terms) = self.iwae_terms(batch, rng)?;
             self.net.step("vae", &bound)?;
             return Ok(terms);
         }
-        let (nll, kl) = self.terms(x, &self.posterior(x)?, rng)?;
+        let (nll, kl) = self.terms(batch, &self.posterior(batch)?, rng)?;
         let (nll, kl) = (nll.mean_all()?, kl.mean_all()?);
         let loss = (&nll + (&kl * self.beta)?)?;
         self.net.step("vae", &loss)?;
@@ -273,28 +308,29 @@ impl Autoencoder for Vae {
     /// Reconstruction metrics decode z = mu; `neg_elbo` (beta = 1), its `nll` (distortion)
     /// and `kl` (rate) use a sampled z.
     fn evaluate(&self, batch: &Split, rng: &mut Rng) -> Result<Vec<Named>> {
-        let x = &batch.images;
-        let posterior = self.posterior(x)?;
-        let mut m = recon_metrics(&self.decode(&posterior.0)?, x)?;
-        let (nll, kl) = self.terms(x, &posterior, rng)?;
-        m.push((NEG_ELBO, (&nll + &kl)?));
+        let posterior = self.posterior(batch)?;
+        let logits = self.decode(&posterior.0, Some(&batch.labels))?;
+        let mut m = recon_metrics(&logits, &batch.images)?;
+        let (nll, kl) = self.terms(batch, &posterior, rng)?;
+        m.push((self.neg_elbo, (&nll + &kl)?));
         m.push((NLL, nll));
         m.push((KL, kl));
         Ok(m)
     }
 
-    fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.posterior(x)?.0)
+    fn encode(&self, batch: &Split) -> Result<Tensor> {
+        Ok(self.posterior(batch)?.0)
     }
 
-    fn log_weights(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let [nll, log_pz, log_q] = self.draws(x, &self.posterior(x)?, k, rng)?;
+    fn log_weights(&self, batch: &Split, k: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let [nll, log_pz, log_q] = self.draws(batch, &self.posterior(batch)?, k, rng)?;
         Ok(Some(log_weight(&nll, &log_pz, &log_q)?))
     }
 
-    fn sample(&self, n: usize, _: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
+    /// Decoded N(0, I) draws; the CVAE's with the labels of `condition`, one per draw.
+    fn sample(&self, n: usize, c: Option<&Tensor>, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = rng.normal((n, self.latent), &self.net.device())?;
-        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z)?)?))
+        Ok(Some(candle_nn::ops::sigmoid(&self.decode(&z, c)?)?))
     }
 
     /// Normals only (reparameterisation).
@@ -304,21 +340,30 @@ impl Autoencoder for Vae {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     //! The k-sample objective of a tiny VAE (6 pixels, tanh, latent 2) against the same bound
-    //! computed here in plain f64 from the model's weights and the same draws.
+    //! computed here in plain f64 from the model's weights and the same draws. The CVAE's
+    //! tests (crate::cvae) use the same arithmetic with the label appended.
     use super::*;
     use ae_core::optim::OptimizerConfig;
     use ae_core::rng::{Purpose, Streams};
     use candle_core::Device;
+    use candle_nn::Module;
     use std::collections::BTreeMap;
 
-    const N: usize = 3;
+    pub(crate) const N: usize = 3;
     const DIM: usize = 6;
-    const LATENT: usize = 2;
+    pub(crate) const LATENT: usize = 2;
+    /// The classes of the tiny CVAE.
+    pub(crate) const CLASSES: usize = 3;
     const LN_2PI: f64 = 1.837_877_066_409_345_5;
 
     fn tiny(cfg: VaeConfig) -> Vae {
+        tiny_of(cfg, false)
+    }
+
+    /// The tiny VAE, or with `conditional` the tiny CVAE of [`CLASSES`] classes.
+    pub(crate) fn tiny_of(cfg: VaeConfig, conditional: bool) -> Vae {
         let model = ModelConfig::from_value(
             serde_json::json!({"variant": "vae", "hidden": [5], "latent_dim": LATENT,
                 "activation": "tanh"}),
@@ -330,23 +375,32 @@ mod tests {
             device: &Device::Cpu,
             input_dim: DIM,
             image_shape: (1, 2, 3),
+            classes: CLASSES,
             optimizer: &opt,
             streams: Streams::new(7),
         };
-        Vae::new(&cfg, &model, &ctx).unwrap()
+        Vae::new(&cfg, &model, &ctx, conditional).unwrap()
     }
 
-    fn images() -> Tensor {
+    pub(crate) fn images() -> Tensor {
         let v: Vec<f32> = (0..N * DIM)
             .map(|i| ((i * 7 + 3) % 11) as f32 / 10.0)
             .collect();
         Tensor::from_vec(v, (N, DIM), &Device::Cpu).unwrap()
     }
 
-    /// Every weight in f64, by name: (values, dims).
-    type Params = BTreeMap<String, (Vec<f64>, Vec<usize>)>;
+    /// [`images`] with `labels`.
+    pub(crate) fn batch(labels: &[u32]) -> Split {
+        Split {
+            images: images(),
+            labels: Tensor::new(labels, &Device::Cpu).unwrap(),
+        }
+    }
 
-    fn params(vae: &Vae) -> Params {
+    /// Every weight in f64, by name: (values, dims).
+    pub(crate) type Params = BTreeMap<String, (Vec<f64>, Vec<usize>)>;
+
+    pub(crate) fn params(vae: &Vae) -> Params {
         vae.net
             .vars(&["enc.", "dec."])
             .into_iter()
@@ -359,7 +413,7 @@ mod tests {
     }
 
     /// `prefix`.0, `prefix`.1, ...: y = W h + b, tanh between layers, none after the last.
-    fn mlp(p: &Params, prefix: &str, x: &[f64]) -> Vec<f64> {
+    pub(crate) fn mlp(p: &Params, prefix: &str, x: &[f64]) -> Vec<f64> {
         let mut h = x.to_vec();
         let mut i = 0;
         while let Some((w, dims)) = p.get(&format!("{prefix}.{i}.weight")) {
@@ -387,17 +441,31 @@ mod tests {
         x: &[Vec<f64>],
         eps: &[Vec<Vec<f64>>],
     ) -> Vec<Vec<f64>> {
+        let unconditioned = vec![Vec::new(); x.len()];
+        hand_log_weights_given(p, cfg, x, &unconditioned, eps)
+    }
+
+    /// [`hand_log_weights`] given the one-hot label `y_i` of each image, appended to the
+    /// encoder's input and to the code (empty rows: the VAE).
+    pub(crate) fn hand_log_weights_given(
+        p: &Params,
+        cfg: &VaeConfig,
+        x: &[Vec<f64>],
+        y: &[Vec<f64>],
+        eps: &[Vec<Vec<f64>>],
+    ) -> Vec<Vec<f64>> {
         x.iter()
+            .zip(y)
             .zip(eps)
-            .map(|(x, eps)| {
-                let h = mlp(p, "enc", x);
+            .map(|((x, y), eps)| {
+                let h = mlp(p, "enc", &[x.as_slice(), y].concat());
                 let (mu, lv) = h.split_at(LATENT);
                 eps.iter()
                     .map(|e| {
                         let z: Vec<f64> = (0..LATENT)
                             .map(|d| mu[d] + (0.5 * lv[d]).exp() * e[d])
                             .collect();
-                        let l = mlp(p, "dec", &z);
+                        let l = mlp(p, "dec", &[z.as_slice(), y].concat());
                         let log_px: f64 = match cfg.likelihood {
                             Likelihood::Bernoulli => l
                                 .iter()
@@ -427,7 +495,7 @@ mod tests {
     }
 
     /// -(1/n) sum_i log (1/k) sum_j exp(lw_ij), by the max shift.
-    fn hand_bound(lw: &[Vec<f64>]) -> f64 {
+    pub(crate) fn hand_bound(lw: &[Vec<f64>]) -> f64 {
         let per: Vec<f64> = lw
             .iter()
             .map(|w| {
@@ -438,12 +506,12 @@ mod tests {
         -per.iter().sum::<f64>() / per.len() as f64
     }
 
-    fn stream() -> Rng {
+    pub(crate) fn stream() -> Rng {
         Streams::new(11).stream(Purpose::Train, 0)
     }
 
     /// The normals `draws` takes first from [`stream`], as [n][k][latent] f64.
-    fn eps(k: usize) -> Vec<Vec<Vec<f64>>> {
+    pub(crate) fn eps(k: usize) -> Vec<Vec<Vec<f64>>> {
         let e = stream().normal((N, k, LATENT), &Device::Cpu).unwrap();
         e.to_dtype(candle_core::DType::F64)
             .unwrap()
@@ -451,19 +519,19 @@ mod tests {
             .unwrap()
     }
 
-    fn rows(t: &Tensor) -> Vec<Vec<f64>> {
+    pub(crate) fn rows(t: &Tensor) -> Vec<Vec<f64>> {
         t.to_dtype(candle_core::DType::F64)
             .unwrap()
             .to_vec2()
             .unwrap()
     }
 
-    fn term(terms: &[Named], m: Metric) -> f64 {
+    pub(crate) fn term(terms: &[Named], m: Metric) -> f64 {
         let (_, v) = terms.iter().find(|(n, _)| *n == m).unwrap();
         v.to_scalar::<f32>().unwrap() as f64
     }
 
-    fn cfg(k: usize, likelihood: Likelihood) -> VaeConfig {
+    pub(crate) fn cfg(k: usize, likelihood: Likelihood) -> VaeConfig {
         VaeConfig {
             train_samples: k,
             likelihood,
@@ -483,17 +551,17 @@ mod tests {
             let want_lw = hand_log_weights(&p, &cfg, &rows(&x), &eps(k));
             let want = hand_bound(&want_lw);
             // The log-weights read back, from the same draws.
-            let lw = rows(&vae.log_weights(&x, k, &mut stream()).unwrap().unwrap());
+            let batch = Split {
+                images: x.clone(),
+                labels: Tensor::zeros(N, candle_core::DType::U8, &Device::Cpu).unwrap(),
+            };
+            let lw = rows(&vae.log_weights(&batch, k, &mut stream()).unwrap().unwrap());
             for (got, want) in lw.iter().flatten().zip(want_lw.iter().flatten()) {
                 assert!(
                     (got - want).abs() <= 1e-5 * want.abs().max(1.0),
                     "{likelihood:?}: log-weight {got} vs {want}"
                 );
             }
-            let batch = Split {
-                images: x.clone(),
-                labels: Tensor::zeros(N, candle_core::DType::U8, &Device::Cpu).unwrap(),
-            };
             let terms = vae.train_step(&batch, &mut stream()).unwrap();
             let got = term(&terms, iwae_loss(k));
             assert_eq!(terms[1].0.name, "iwae5_loss");
@@ -513,13 +581,13 @@ mod tests {
     /// held fixed, for weights of every layer (both heads of the encoder).
     #[test]
     fn the_gradient_of_the_k_sample_loss_matches_finite_differences() {
-        let (k, x) = (4, images());
+        let (k, b) = (4, batch(&[0; N]));
         for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
             let cfg = cfg(k, likelihood);
             let vae = tiny(cfg.clone());
             let p = params(&vae);
-            let (xs, eps) = (rows(&x), eps(k));
-            let (bound, _) = vae.iwae_terms(&x, &mut stream()).unwrap();
+            let (xs, eps) = (rows(&b.images), eps(k));
+            let (bound, _) = vae.iwae_terms(&b, &mut stream()).unwrap();
             let grads = bound.backward().unwrap();
             let vars: BTreeMap<String, candle_core::Var> =
                 vae.net.vars(&["enc.", "dec."]).into_iter().collect();
@@ -559,10 +627,10 @@ mod tests {
     /// equals that of -(1/n) sum_ij w~_ij log w_ij with the normalised weights held constant.
     #[test]
     fn the_gradient_is_the_normalised_weight_average() {
-        let (k, x) = (6, images());
+        let (k, b) = (6, batch(&[0; N]));
         let vae = tiny(cfg(k, Likelihood::Bernoulli));
-        let (bound, _) = vae.iwae_terms(&x, &mut stream()).unwrap();
-        let lw = vae.log_weights(&x, k, &mut stream()).unwrap().unwrap();
+        let (bound, _) = vae.iwae_terms(&b, &mut stream()).unwrap();
+        let lw = vae.log_weights(&b, k, &mut stream()).unwrap().unwrap();
         let w = candle_nn::ops::softmax_last_dim(&lw.detach()).unwrap();
         let surrogate = ((lw * w).unwrap().sum_all().unwrap() * (-1.0 / N as f64)).unwrap();
         let (a, b) = (bound.backward().unwrap(), surrogate.backward().unwrap());
@@ -593,7 +661,7 @@ mod tests {
             labels: Tensor::zeros(N, candle_core::DType::U8, &Device::Cpu).unwrap(),
         };
         let mut vae = tiny(cfg(1, Likelihood::Bernoulli));
-        let (mu, logvar) = vae.posterior(&x).unwrap();
+        let (mu, logvar) = vae.posterior(&batch).unwrap();
         let e = stream().normal(mu.shape(), &Device::Cpu).unwrap();
         let z = (&mu + ((&logvar * 0.5).unwrap().exp().unwrap() * e).unwrap()).unwrap();
         let logits = vae.net.decoder.forward(&z).unwrap();

@@ -33,6 +33,8 @@ pub fn of(model: &ModelConfig, spec: &dyn Spec) -> Result<Vocabulary> {
         device: &device,
         input_dim: c * h * w,
         image_shape,
+        // MNIST's, as its image size is.
+        classes: 10,
         optimizer: &optimizer,
         streams: Streams::new(0),
     };
@@ -44,7 +46,7 @@ pub fn of(model: &ModelConfig, spec: &dyn Spec) -> Result<Vocabulary> {
     let mut rng = ctx.streams.stream(Purpose::Eval, 0);
     ae_core::grad::no_grad(|| {
         let named = ae.evaluate(&blank, &mut rng)?;
-        let likelihood = ae.log_weights(&blank.images, 1, &mut rng)?.is_some();
+        let likelihood = ae.log_weights(&blank, 1, &mut rng)?.is_some();
         Ok(Vocabulary {
             held_out: named.into_iter().map(|(metric, _)| metric).collect(),
             likelihood,

@@ -276,17 +276,17 @@ impl Autoencoder for Vqvae {
     }
 
     /// The quantised code (what the decoder sees).
-    fn encode(&self, x: &Tensor) -> Result<Tensor> {
-        let n = x.dim(0)?;
+    fn encode(&self, batch: &Split) -> Result<Tensor> {
+        let n = batch.len();
         Ok(self
-            .quantize(&self.net.encoder.forward(x)?)?
+            .quantize(&self.net.encoder.forward(&batch.images)?)?
             .zq
             .reshape((n, ()))?)
     }
 
     /// Codes are quantised before decoding, so that any code (an interpolation, a draw of
     /// the ex-post mixture) decodes as the decoder was trained: through the codebook.
-    fn decode(&self, z: &Tensor) -> Result<Tensor> {
+    fn decode(&self, z: &Tensor, _: Option<&Tensor>) -> Result<Tensor> {
         let n = z.dim(0)?;
         let zq = self.quantize(z)?.zq.reshape((n, ()))?;
         Ok(self.net.decoder.forward(&zq)?)

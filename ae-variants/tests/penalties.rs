@@ -73,9 +73,9 @@ fn rae_loss_is_its_three_terms_by_hand() {
     let mut ae = common::build(&yaml, &data, streams);
     let batch = first_batch(&data, &streams, 32);
     let x = f64s(&batch.images);
-    let z = ae.encode(&batch.images).unwrap();
+    let z = ae.encode(&batch).unwrap();
     let (n, dz) = z.dims2().unwrap();
-    let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z).unwrap()).unwrap());
+    let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z, None).unwrap()).unwrap());
     let z = f64s(&z);
     let recon = mse(&probs, &x);
     let code = z
@@ -118,8 +118,8 @@ fn contractive_loss_is_reconstruction_and_the_jacobian_by_differences() {
     );
     let mut ae = common::build(&yaml, &data, streams);
     let batch = first_batch(&data, &streams, 4);
-    let z = ae.encode(&batch.images).unwrap();
-    let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z).unwrap()).unwrap());
+    let z = ae.encode(&batch).unwrap();
+    let probs = f64s(&candle_nn::ops::sigmoid(&ae.decode(&z, None).unwrap()).unwrap());
     let x = f64s(&batch.images);
     let recon = mse(&probs, &x);
     let (n, d) = batch.images.dims2().unwrap();
@@ -129,8 +129,9 @@ fn contractive_loss_is_reconstruction_and_the_jacobian_by_differences() {
     let mut jacobian = 0.0;
     for i in 0..n {
         let row = batch.images.narrow(0, i, 1).unwrap();
-        let up = ae.encode(&row.broadcast_add(&eye).unwrap()).unwrap();
-        let down = ae.encode(&row.broadcast_sub(&eye).unwrap()).unwrap();
+        let encode = |x: Tensor| candle_nn::Module::forward(&ae.backbone().encoder, &x).unwrap();
+        let up = encode(row.broadcast_add(&eye).unwrap());
+        let down = encode(row.broadcast_sub(&eye).unwrap());
         let diff = f64s(&(up - down).unwrap());
         jacobian += diff.iter().map(|v| (v / (2.0 * h)).powi(2)).sum::<f64>() / n as f64;
     }

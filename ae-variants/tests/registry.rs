@@ -62,7 +62,9 @@ fn every_model_trains_evaluates_samples_and_checkpoints_on_both_backbones() {
             let encoder = &ae.backbone().encoder;
             match encoder.mlp() {
                 Some(mlp) => {
-                    let x = &data.test.images;
+                    let test = &data.test;
+                    let x = &ae.backbone().encoder_input(&test.images, &test.labels);
+                    let x = x.as_ref().unwrap();
                     let last = mlp.trace(x).unwrap().pop().unwrap().1;
                     let d = (last - encoder.forward(x).unwrap()).unwrap().abs().unwrap();
                     assert!(scalar(&d) < 1e-6, "{yaml}: trace {}", scalar(&d));
@@ -77,14 +79,15 @@ fn every_model_trains_evaluates_samples_and_checkpoints_on_both_backbones() {
             let listed = ae_variants::vocabulary::of(&model, spec.as_ref()).unwrap();
             let reported: Vec<_> = metrics.iter().map(|(m, _)| *m).collect();
             assert_eq!(listed.held_out, reported, "{yaml}");
-            let weights = ae.log_weights(&data.test.images, 2, &mut rng).unwrap();
+            let weights = ae.log_weights(&data.test, 2, &mut rng).unwrap();
             assert_eq!(listed.likelihood, weights.is_some(), "{yaml}");
             for (m, v) in &metrics {
                 assert_eq!(v.dims(), &[32], "{yaml}: {m} is per image");
                 assert!(scalar(v).is_finite(), "{yaml}: {m}");
             }
             let mut sample_rng = streams.stream(Purpose::Sample, 0);
-            if let Some(s) = ae.sample(6, None, &mut sample_rng).unwrap() {
+            let labels = data.test.labels.narrow(0, 0, 6).unwrap();
+            if let Some(s) = ae.sample(6, Some(&labels), &mut sample_rng).unwrap() {
                 assert_eq!(s.dims(), &[6, 784], "{yaml}");
                 let v: Vec<f32> = s.flatten_all().unwrap().to_vec1().unwrap();
                 assert!(v.iter().all(|p| (0.0..=1.0).contains(p)), "{yaml}");

@@ -193,18 +193,20 @@ impl Split {
         })
     }
 
+    /// The `len` images from `start` and their labels.
+    pub fn narrow(&self, start: usize, len: usize) -> Result<Split> {
+        Ok(Split {
+            images: self.images.narrow(0, start, len)?,
+            labels: self.labels.narrow(0, start, len)?,
+        })
+    }
+
     /// Consecutive batches of at most `size` images, in a fixed order (for evaluation).
     pub fn chunks(&self, size: usize) -> Result<Vec<Split>> {
         let n = self.len();
         (0..n)
             .step_by(size.max(1))
-            .map(|s| {
-                let len = size.min(n - s);
-                Ok(Split {
-                    images: self.images.narrow(0, s, len)?,
-                    labels: self.labels.narrow(0, s, len)?,
-                })
-            })
+            .map(|s| self.narrow(s, size.min(n - s)))
             .collect()
     }
 }
@@ -217,6 +219,10 @@ pub struct Dataset {
     pub test: Split,
     /// (channels, height, width) of one image.
     pub image_shape: (usize, usize, usize),
+    /// The labels are 0 to classes - 1: the dataset's classes (its own count, or one more than
+    /// the largest label of its files), whatever `data.classes` keeps, so that a model
+    /// conditioned on the label reads every label of the evaluation's every-class data.
+    pub classes: usize,
     /// Where the files were read from.
     pub dir: PathBuf,
     pub binarize: Binarize,
@@ -334,6 +340,7 @@ impl Dataset {
             .into());
         }
         let all = labels.len();
+        let largest = labels.iter().max().copied();
         let (px, labels) = filter(px, labels, d, classes);
         let n = labels.len();
         cfg.check_val_size(all, classes.map(|_| n), &tri.0)?;
@@ -354,6 +361,8 @@ impl Dataset {
             ))
             .into());
         }
+        let largest = largest.max(tlabels.iter().max().copied()).unwrap_or(0) as usize;
+        let class_count = src.classes.map_or(largest + 1, usize::from);
         let (tpx, tlabels) = filter(tpx, tlabels, d, classes);
         let n_test = tlabels.len().min(cfg.test_limit.unwrap_or(usize::MAX));
         if n_test == 0 {
@@ -366,6 +375,7 @@ impl Dataset {
             val,
             test,
             image_shape: shape,
+            classes: class_count,
             dir,
             binarize: cfg.binarize,
         };

@@ -1,9 +1,10 @@
 //! Judging samples rather than reconstructions: the Frechet distance between a model's
 //! samples and the test images in the features of aelab's own classifier of the dataset
-//! (`classifier_fd`: a classifier Frechet distance, not Inception's FID), and the classes the
-//! classifier sees in the samples (`class_coverage`). The classifier is trained on first use
-//! and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`, for
-//! every later run and evaluation on the same data.
+//! (`classifier_fd`: a classifier Frechet distance, not Inception's FID), the classes the
+//! classifier sees in the samples (`class_coverage`), and for a model conditioned on the label
+//! whether they are the classes asked for (`sample_label_acc`). The classifier is trained on
+//! first use and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`,
+//! for every later run and evaluation on the same data.
 
 use crate::results::files::{sync_rename, tmp_path};
 use ae_core::data::Dataset;
@@ -51,7 +52,7 @@ pub fn classifier(
     } else {
         n.min(data.train.len())
     };
-    let classes = class_count(data)?;
+    let classes = data.classes;
     let dir = folder(out, data, dataset, source, n);
     let path = dir.join("classifier.safetensors");
     let device = data.test.images.device();
@@ -81,35 +82,41 @@ pub fn classifier(
     Ok((c, acc))
 }
 
-/// The number of classes: one more than the largest training label.
-fn class_count(data: &Dataset) -> Result<usize> {
-    let max = data
-        .train
-        .labels
-        .max(0)?
-        .to_dtype(DType::U32)?
-        .to_scalar::<u32>()?;
-    Ok(max as usize + 1)
-}
-
 /// `classifier_fd<suffix>` of `samples` against the test images' features `test`, and
 /// `class_coverage<suffix>`: exp of the entropy of the classes the classifier gives the
-/// samples over the number of classes (1: every class as often; 1/classes: one class only).
+/// samples over the number of classes (1: every class as often; 1/classes: one class only);
+/// with the labels the samples were `asked` for (a conditional model's), also
+/// `sample_label_acc<suffix>`: the share of samples the classifier gives the label asked for.
 pub fn judge(
     c: &Classifier,
     samples: &Tensor,
     test: &Tensor,
     suffix: &str,
+    asked: Option<&Tensor>,
 ) -> Result<Vec<(String, f64)>> {
     let fd = frechet_distance(&c.features(samples)?, test)?;
     let predicted: Vec<u32> = c.predict(samples)?.to_vec1()?;
-    Ok(vec![
+    let mut out = vec![
         (format!("classifier_fd{suffix}"), fd),
         (
             format!("class_coverage{suffix}"),
             coverage(&predicted, c.classes()),
         ),
-    ])
+    ];
+    if let Some(asked) = asked {
+        let asked: Vec<u32> = asked.to_dtype(DType::U32)?.to_vec1()?;
+        out.push((
+            format!("sample_label_acc{suffix}"),
+            agreement(&predicted, &asked),
+        ));
+    }
+    Ok(out)
+}
+
+/// The share of `predicted` equal to `asked`, position by position.
+fn agreement(predicted: &[u32], asked: &[u32]) -> f64 {
+    let same = predicted.iter().zip(asked).filter(|(p, a)| p == a).count();
+    same as f64 / predicted.len().max(1) as f64
 }
 
 /// exp(entropy of the classes' shares among `predicted`) / `classes`.
@@ -129,7 +136,14 @@ fn coverage(predicted: &[u32], classes: usize) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{coverage, fnv};
+    use super::{agreement, coverage, fnv};
+
+    #[test]
+    fn agreement_by_hand() {
+        assert_eq!(agreement(&[1, 2, 3, 4], &[1, 0, 3, 0]), 0.5);
+        assert_eq!(agreement(&[7; 5], &[7; 5]), 1.0);
+        assert_eq!(agreement(&[0, 1, 2], &[1, 2, 0]), 0.0);
+    }
 
     /// FNV-1a's published test values.
     #[test]

@@ -8,7 +8,8 @@ pub mod pictures;
 
 use crate::config::{EvalConfig, Experiment};
 use crate::results::evaluations;
-use crate::run::bound::iwae_nll;
+use crate::run::board;
+use crate::run::bound::{bound_name, iwae_nll};
 use crate::run::context::DataCache;
 use crate::run::interrupt;
 use ae_core::data::{chunks, Binarize, DataConfig, Dataset, Split, EVAL_BINARIZE_SEED};
@@ -69,21 +70,18 @@ fn evaluate_without_grad(
     // Only a model with a likelihood has the bound: ask with one image, on a stream of its own
     // so that the bound's draws stay as they were.
     let iwae = cfg.iwae_k > 0 && {
-        let one = data.test.images.narrow(0, 0, 1)?;
+        let one = data.test.narrow(0, 1)?;
         let mut rng = streams.stream(Purpose::Eval, 4);
         model.log_weights(&one, 1, &mut rng)?.is_some()
     };
-    let test_codes = codes(model, &data.test.images, batch)?;
+    let test_codes = codes(model, &data.test, batch)?;
     let classify = cfg.probe || cfg.knn_k > 0;
     let gmm = cfg.gmm_components > 0 && (cfg.pictures || cfg.classifier_fd);
     let fit = (classify || gmm)
         .then(|| fit_split(&data, cfg.fit_images))
         .transpose()?;
     // The training codes, for the classifiers and the ex-post density.
-    let fit_codes = fit
-        .as_ref()
-        .map(|f| codes(model, &f.images, batch))
-        .transpose()?;
+    let fit_codes = fit.as_ref().map(|f| codes(model, f, batch)).transpose()?;
     let anomalies = exp.data.classes.as_ref().and_then(|normal| {
         let positive: Vec<bool> = test_labels
             .iter()
@@ -120,10 +118,9 @@ fn evaluate_without_grad(
         };
         let what = format!("IWAE bound, k = {}, on {n} test images", cfg.iwae_k);
         parts.run(&what, &mut out, || {
-            let images = data.test.images.narrow(0, 0, n)?;
-            let nll = iwae_nll(model, &images, cfg.iwae_k, streams)?;
+            let nll = iwae_nll(model, &data.test.narrow(0, n)?, cfg.iwae_k, streams)?;
             Ok(nll
-                .map(|v| (format!("iwae{}_nll", cfg.iwae_k), v))
+                .map(|v| (bound_name(model, cfg.iwae_k), v))
                 .into_iter()
                 .collect())
         })?;
@@ -180,13 +177,17 @@ fn evaluate_without_grad(
             let (c, acc) = judge::classifier(root, &data, names, cfg.classifier_images)?;
             let test = c.features(&data.test.images)?;
             let mut found = vec![("classifier_acc".to_string(), acc)];
+            // Every class as often; judged against the label asked for where the model reads it.
+            let labels = board::class_labels(n, 1, data.classes, device)?;
+            let asked = model.conditional().then_some(&labels);
             let mut rng = streams.stream(Purpose::Sample, 2);
-            if let Some(s) = model.sample(n, None, &mut rng)? {
-                found.extend(judge::judge(&c, &s, &test, "")?);
+            if let Some(s) = model.sample(n, Some(&labels), &mut rng)? {
+                found.extend(judge::judge(&c, &s, &test, "", asked)?);
             }
             if let Some(m) = &mixture {
-                let s = decoded_draws(model, m, n, &mut streams.stream(Purpose::Sample, 3))?;
-                found.extend(judge::judge(&c, &s, &test, "_gmm")?);
+                let rng = &mut streams.stream(Purpose::Sample, 3);
+                let s = decoded_draws(model, m, &labels, rng)?;
+                found.extend(judge::judge(&c, &s, &test, "_gmm", asked)?);
             }
             Ok(found)
         })?;
@@ -199,17 +200,20 @@ fn evaluate_without_grad(
             "pictures: interpolations, latent codes"
         });
         let shape = data.image_shape;
-        let first = data.test.images.narrow(0, 0, data.test.len().min(16))?;
+        let first = data.test.narrow(0, data.test.len().min(16))?;
         pictures::interpolations(model, &first, shape, &dir.join("interpolations.png"))?;
         if test_codes.dim(1)? == 2 {
-            pictures::manifold(model, &test_codes, shape, &dir.join("manifold.png"))?;
+            let path = dir.join("manifold.png");
+            pictures::manifold(model, &test_codes, test_labels[0], shape, &path)?;
         }
         let n = data.test.len().min(2000);
         let shown = test_codes.narrow(0, 0, n)?;
         pictures::latent_scatter(&shown, &test_labels[..n], &dir.join("latent.svg"))?;
         if let Some(m) = &mixture {
-            let s = decoded_draws(model, m, 64, &mut streams.stream(Purpose::Sample, 1))?;
-            pictures::grid(&s, 8, shape, &dir.join("samples-gmm.png"))?;
+            let labels = board::grid_labels(model, data.classes, device)?;
+            let s = decoded_draws(model, m, &labels, &mut streams.stream(Purpose::Sample, 1))?;
+            let path = dir.join("samples-gmm.png");
+            pictures::grid(&s, board::COLUMNS, shape, &path)?;
         }
         parts.done(&[]);
     }
@@ -248,13 +252,22 @@ fn ex_post(codes: &Tensor, components: usize, streams: &Streams) -> Result<Optio
     }
 }
 
-/// `n` draws of the mixture, decoded into images in [0, 1].
-fn decoded_draws(model: &dyn Autoencoder, m: &Gmm, n: usize, rng: &mut Rng) -> Result<Tensor> {
+/// One draw of the mixture per label of `labels`, decoded with it (a conditional model reads
+/// it; the codes of its training images are fitted whatever their class) into images in
+/// [0, 1].
+fn decoded_draws(
+    model: &dyn Autoencoder,
+    m: &Gmm,
+    labels: &Tensor,
+    rng: &mut Rng,
+) -> Result<Tensor> {
+    let n = labels.dim(0)?;
     let device = model.backbone().device();
     let z = Tensor::from_vec(m.sample(n, rng)?, (n, m.dim), &device)?.to_dtype(DType::F32)?;
     let parts = chunks(&z, 1000)?
         .iter()
-        .map(|z| Ok(candle_nn::ops::sigmoid(&model.decode(z)?)?))
+        .zip(chunks(labels, 1000)?)
+        .map(|(z, l)| Ok(candle_nn::ops::sigmoid(&model.decode(z, Some(&l))?)?))
         .collect::<Result<Vec<_>>>()?;
     Ok(Tensor::cat(&parts, 0)?)
 }
@@ -346,9 +359,11 @@ fn fit_split(data: &Dataset, n: usize) -> Result<Split> {
     })
 }
 
-/// The codes of `images`, batch by batch.
-fn codes(model: &dyn Autoencoder, images: &Tensor, batch: usize) -> Result<Tensor> {
-    let parts = chunks(images, batch)?
+/// The codes of the images of `split` (with their labels, for a conditional model), batch by
+/// batch.
+fn codes(model: &dyn Autoencoder, split: &Split, batch: usize) -> Result<Tensor> {
+    let parts = split
+        .chunks(batch)?
         .iter()
         .map(|x| model.encode(x))
         .collect::<Result<Vec<_>>>()?;

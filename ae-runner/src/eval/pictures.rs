@@ -4,7 +4,7 @@
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
 use crate::run::board::basic_rows;
-use ae_core::data::Dataset;
+use ae_core::data::{Dataset, Split};
 use ae_core::image::write_grid;
 use ae_core::rng::Streams;
 use ae_variants::Autoencoder;
@@ -13,7 +13,8 @@ use candle_core::{DType, Tensor, D};
 use std::path::Path;
 
 /// reconstructions.png (test images and what the model makes of them) and, for variants
-/// with a prior, samples.png (8 x 8 draws): what TensorBoard shows after every epoch.
+/// with a prior, samples.png (8 columns of draws, a row per class for a conditional model):
+/// what TensorBoard shows after every epoch.
 pub fn write_basic(
     model: &dyn Autoencoder,
     data: &Dataset,
@@ -46,19 +47,21 @@ pub fn grid(
 const STEPS: usize = 10;
 
 /// interpolations.png: one row per pair of test images (image i and image i + pairs), the
-/// first image, the decoded codes on the straight line between theirs, the second image.
+/// first image, the decoded codes on the straight line between theirs, the second image. A
+/// conditional model decodes the first half of the line with the first image's label and the
+/// second half with the second's.
 pub fn interpolations(
     model: &dyn Autoencoder,
-    images: &Tensor,
+    split: &Split,
     shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
-    let pairs = (images.dim(0)? / 2).min(8);
+    let pairs = (split.len() / 2).min(8);
     if pairs == 0 {
         return Ok(());
     }
-    let a = images.narrow(0, 0, pairs)?;
-    let b = images.narrow(0, pairs, pairs)?;
+    let a = split.narrow(0, pairs)?;
+    let b = split.narrow(pairs, pairs)?;
     let (za, zb) = (model.encode(&a)?, model.encode(&b)?);
     // Every pair's line, [pairs, STEPS, code], decoded in one batch.
     let line = (0..STEPS)
@@ -68,10 +71,15 @@ pub fn interpolations(
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
     let z = Tensor::stack(&line, 1)?.reshape((pairs * STEPS, za.dim(1)?))?;
-    let decoded = candle_nn::ops::sigmoid(&model.decode(&z)?)?.reshape((pairs, STEPS, ()))?;
+    let halves: Vec<&Tensor> = (0..STEPS)
+        .map(|s| if s < STEPS / 2 { &a.labels } else { &b.labels })
+        .collect();
+    let labels = Tensor::stack(&halves, 1)?.flatten_all()?;
+    let decoded = candle_nn::ops::sigmoid(&model.decode(&z, Some(&labels))?)?;
+    let decoded = decoded.reshape((pairs, STEPS, ()))?;
     let rows = (0..pairs)
         .map(|p| {
-            let ends = (a.narrow(0, p, 1)?, b.narrow(0, p, 1)?);
+            let ends = (a.images.narrow(0, p, 1)?, b.images.narrow(0, p, 1)?);
             Tensor::cat(&[&ends.0, &decoded.get(p)?, &ends.1], 0)
         })
         .collect::<candle_core::Result<Vec<_>>>()?;
@@ -82,13 +90,16 @@ pub fn interpolations(
 const GRID: usize = 16;
 
 /// manifold.png, for a 2-D code: the decoder's images over a grid spanning the 2nd to 98th
-/// percentile of the test codes on each axis.
+/// percentile of the test codes on each axis, with the label `label` (a conditional model's
+/// grid is of one class).
 pub fn manifold(
     model: &dyn Autoencoder,
     codes: &Tensor,
+    label: u32,
     shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
+    let labels = Tensor::full(label, GRID, codes.device())?;
     let span = |axis: usize| -> Result<(f64, f64)> {
         let mut v = codes
             .narrow(1, axis, 1)?
@@ -109,7 +120,7 @@ pub fn manifold(
             .flat_map(|c| [lerp(x0, x1, c) as f32, y as f32])
             .collect();
         let z = Tensor::from_vec(z, (GRID, 2), codes.device())?;
-        rows.push(candle_nn::ops::sigmoid(&model.decode(&z)?)?);
+        rows.push(candle_nn::ops::sigmoid(&model.decode(&z, Some(&labels))?)?);
     }
     write_png(path, &rows, shape)
 }

@@ -22,6 +22,7 @@ const DECLARED: &[(&str, Option<Range>)] = &[
     ("ssim_noisy", Some((-1.0, 1.0))),
     ("ssim_denoised", Some((-1.0, 1.0))),
     ("neg_elbo", None),
+    ("neg_elbo_given_label", None),
     ("nll", None),
     ("kl", NONNEGATIVE),
     ("disc", NONNEGATIVE),
@@ -44,13 +45,15 @@ const DECLARED: &[(&str, Option<Range>)] = &[
 /// Besides the models' metrics, the evaluation's (eval/mod.rs): classifier accuracies
 /// (`probe_acc`, `knn5_acc`, `pixel_probe_acc`, ...) and anomaly AUROCs (`auroc_recon`) are
 /// fractions, as are the class coverages of samples (`class_coverage`, `class_coverage_gmm`);
-/// a Frechet distance (`classifier_fd`) is >= 0; the IWAE bound (`iwae100_nll`) is unbounded,
-/// as a Gaussian likelihood's NLL is.
+/// as are the shares of a conditional model's samples read as the class asked for
+/// (`sample_label_acc`); a Frechet distance (`classifier_fd`) is >= 0; the IWAE bound
+/// (`iwae100_nll`, `iwae100_nll_given_label`) is unbounded, as a Gaussian likelihood's NLL is.
 pub fn bounds(name: &str) -> Option<Range> {
     if let Some((_, range)) = DECLARED.iter().find(|(n, _)| *n == name) {
         return *range;
     }
-    if name.ends_with("_acc") || name.starts_with("auroc_") || name.starts_with("class_coverage") {
+    let fraction = ["auroc_", "class_coverage", "sample_label_acc"];
+    if name.ends_with("_acc") || fraction.iter().any(|p| name.starts_with(p)) {
         return UNIT;
     }
     if name.starts_with("classifier_fd") {
@@ -78,6 +81,7 @@ mod tests {
         deterministic::SSIM_NOISY,
         deterministic::SSIM_DENOISED,
         vae::NEG_ELBO,
+        vae::NEG_ELBO_GIVEN_LABEL,
         vae::NLL,
         vae::KL,
         adversarial::DISC,
@@ -144,6 +148,8 @@ mod tests {
         }
         assert_eq!(bounds("auroc_recon"), UNIT);
         assert_eq!(bounds("class_coverage_gmm"), UNIT);
+        assert_eq!(bounds("sample_label_acc_gmm"), UNIT);
+        assert_eq!(bounds("iwae100_nll_given_label"), None);
         assert_eq!(bounds("classifier_fd"), NONNEGATIVE);
         assert_eq!(bounds("iwae100_nll"), None);
         assert_eq!(bounds("no_such_metric"), None);

@@ -464,11 +464,14 @@ pub fn same_measures(config: &Value) -> Vec<(&'static str, &'static str)> {
             _ => {}
         }
     }
-    // A VAE's loss is NLL + beta KL: the negative ELBO when beta is 1 from the first epoch.
+    // A VAE's loss is NLL + beta KL: the negative ELBO when beta is 1 from the first epoch
+    // (the CVAE's, of log p(x|y)).
     let full_kl = model["kl_weight"].as_f64().unwrap_or(1.0) == 1.0
         && model["warmup_epochs"].as_u64().unwrap_or(0) == 0;
-    if variant == "vae" && full_kl {
-        out.push(("loss", "neg_elbo"));
+    match variant {
+        "vae" if full_kl => out.push(("loss", "neg_elbo")),
+        "cvae" if full_kl => out.push(("loss", "neg_elbo_given_label")),
+        _ => {}
     }
     out
 }
@@ -1159,6 +1162,12 @@ mod tests {
         assert_eq!(
             texts(&curves_of(beta, csv), "title"),
             ["loss", "nll", "kl", "neg_elbo"]
+        );
+        // The CVAE's, given the label, likewise.
+        let csv = csv.replace("val_neg_elbo", "val_neg_elbo_given_label");
+        assert_eq!(
+            texts(&curves_of("{variant: cvae}", &csv), "title"),
+            ["neg_elbo_given_label", "nll", "kl"]
         );
     }
 }

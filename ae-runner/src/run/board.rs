@@ -20,13 +20,12 @@ use ae_core::image::{grid_png, GridPng};
 use ae_core::rng::{Purpose, Streams};
 use ae_variants::Autoencoder;
 use anyhow::Result;
-use candle_core::{DType, Tensor};
+use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Test images shown as reconstructions, samples drawn, test images whose codes are binned.
 const SHOWN: usize = 16;
-const SAMPLES: usize = 64;
 const CODED: usize = 1000;
 const BUCKETS: usize = 30;
 
@@ -201,7 +200,7 @@ impl Board {
             .map(|rows| grid_png(&rows, shape, 2))
             .transpose()?;
         let n = data.test.len().min(CODED);
-        let codes = ae_core::grad::no_grad(|| model.encode(&data.test.images.narrow(0, 0, n)?))?
+        let codes = ae_core::grad::no_grad(|| model.encode(&data.test.narrow(0, n)?))?
             .flatten_all()?
             .to_dtype(DType::F64)?
             .to_vec1::<f64>()?;
@@ -261,22 +260,44 @@ fn png(g: GridPng) -> Png {
 }
 
 /// The rows of the reconstructions picture (the first test images, then what the model makes
-/// of them) and, for a model with a prior, 8 rows of 8 samples: the same draws every time.
+/// of them) and, for a model with a prior, rows of [`COLUMNS`] samples (a row per class for a
+/// conditional model): the same draws every time.
 pub fn basic_rows(
     model: &dyn Autoencoder,
     data: &Dataset,
     streams: &Streams,
 ) -> Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {
-    let n = data.test.len().min(SHOWN);
-    let x = data.test.images.narrow(0, 0, n)?;
-    let rows = model.display(&x, &mut streams.stream(Purpose::Eval, 1))?;
+    let first = data.test.narrow(0, data.test.len().min(SHOWN))?;
+    let labels = grid_labels(model, data.classes, first.images.device())?;
+    let rows = model.display(&first, &mut streams.stream(Purpose::Eval, 1))?;
+    let n = labels.dim(0)?;
     let samples = model
-        .sample(SAMPLES, None, &mut streams.stream(Purpose::Sample, 0))?
+        .sample(n, Some(&labels), &mut streams.stream(Purpose::Sample, 0))?
         .map(|s| {
-            (0..SAMPLES / 8)
-                .map(|r| s.narrow(0, r * 8, 8))
+            (0..n / COLUMNS)
+                .map(|r| s.narrow(0, r * COLUMNS, COLUMNS))
                 .collect::<candle_core::Result<Vec<_>>>()
         })
         .transpose()?;
     Ok((rows, samples))
+}
+
+/// Columns of the samples pictures.
+pub const COLUMNS: usize = 8;
+
+/// The labels of a samples picture's draws, a label to a row of [`COLUMNS`]: a row per class
+/// for a model conditioned on the label, so that row c shows its samples of class c; 8 rows
+/// for any other model, which ignores them.
+pub fn grid_labels(model: &dyn Autoencoder, classes: usize, device: &Device) -> Result<Tensor> {
+    let rows = match model.conditional() {
+        true => classes,
+        false => COLUMNS,
+    };
+    class_labels(rows * COLUMNS, COLUMNS, classes, device)
+}
+
+/// `n` labels, `per` of each class in turn (0, .., 0, 1, .., 1, ...), cycling through `classes`.
+pub fn class_labels(n: usize, per: usize, classes: usize, device: &Device) -> Result<Tensor> {
+    let labels: Vec<u32> = (0..n).map(|i| ((i / per) % classes) as u32).collect();
+    Ok(Tensor::from_vec(labels, n, device)?)
 }

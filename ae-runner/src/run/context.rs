@@ -20,6 +20,7 @@ pub fn build(
         device,
         input_dim: data.dim(),
         image_shape: data.image_shape,
+        classes: data.classes,
         optimizer: &exp.train.optimizer,
         streams,
     };

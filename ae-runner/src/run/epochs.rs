@@ -6,7 +6,7 @@ use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
 use crate::results::plot::write_curves;
 use crate::results::report::{self, EPOCH_PICTURES};
 use crate::run::board::{basic_rows, Board};
-use crate::run::bound::iwae_nll;
+use crate::run::bound::{bound_name, iwae_nll};
 use crate::run::checkpoint;
 use crate::run::interrupt::{self, Interrupted};
 use crate::run::progress::Progress;
@@ -341,7 +341,7 @@ fn val_bound(
     let Some(val) = data.val.as_ref().filter(|_| e.every > 0) else {
         return Ok(None);
     };
-    let name = format!("iwae{}_nll", e.iwae_k);
+    let name = bound_name(model, e.iwae_k);
     let due = epoch.is_multiple_of(e.every) || epoch == exp.train.epochs;
     if !due {
         return Ok(Some((name, None)));
@@ -350,8 +350,7 @@ fn val_bound(
         0 => val.len(),
         n => n.min(val.len()),
     };
-    let images = val.images.narrow(0, 0, n)?;
-    let value = ae_core::grad::no_grad(|| iwae_nll(model, &images, e.iwae_k, streams))?;
+    let value = ae_core::grad::no_grad(|| iwae_nll(model, &val.narrow(0, n)?, e.iwae_k, streams))?;
     Ok(Some((name, value)))
 }
 

@@ -35,6 +35,7 @@ pub fn build_with(
         device: &Device::Cpu,
         input_dim: data.dim(),
         image_shape: data.image_shape,
+        classes: data.classes,
         optimizer: &opt,
         streams,
     };
