@@ -3,7 +3,7 @@
 //! test images, the decoded grid of a 2-D latent space and a scatter of the test codes.
 
 use crate::results::files::{sync_rename, tmp_path, write_atomic};
-use crate::run::board::basic_rows;
+use crate::run::board::{basic_rows, grid_rows};
 use ae_core::data::{Dataset, Split};
 use ae_core::image::write_grid;
 use ae_core::rng::Streams;
@@ -37,10 +37,7 @@ pub fn grid(
     shape: (usize, usize, usize),
     path: &Path,
 ) -> Result<()> {
-    let rows = (0..images.dim(0)? / per_row)
-        .map(|r| images.narrow(0, r * per_row, per_row))
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    write_png(path, &rows, shape)
+    write_png(path, &grid_rows(images, per_row)?, shape)
 }
 
 /// Steps between two images in interpolations.png, ends included.

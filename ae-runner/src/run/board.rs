@@ -14,7 +14,7 @@
 
 use crate::results::files::move_aside;
 use crate::results::tensorboard::hparams;
-use crate::results::tensorboard::writer::{EventWriter, Png};
+use crate::results::tensorboard::writer::{now, EventWriter, Png};
 use ae_core::data::Dataset;
 use ae_core::image::{grid_png, GridPng};
 use ae_core::rng::{Purpose, Streams};
@@ -22,7 +22,7 @@ use ae_variants::Autoencoder;
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Test images shown as reconstructions, samples drawn, test images whose codes are binned.
 const SHOWN: usize = 16;
@@ -162,42 +162,48 @@ impl Board {
             .iter()
             .map(|(k, m)| (k.clone(), m * n as f64))
             .collect();
-        let (n0, before) = std::mem::replace(&mut self.last, (n, totals.clone()));
+        let (n0, before) = &self.last;
         let since = |k: &str| before.iter().find(|(b, _)| b == k).map_or(0.0, |b| b.1);
         let mut values: Vec<(String, f64)> = totals
             .iter()
             .map(|(k, t)| (format!("step/{k}"), (t - since(k)) / (n - n0).max(1) as f64))
             .collect();
+        self.last = (n, totals);
         values.extend(lrs.iter().map(|(k, v)| (format!("step/{k}"), *v)));
         let at = self.at(epoch, step);
         self.write(|w| w.scalars(at, &values));
         self.spent += t0.elapsed();
     }
 
+    /// Whether there is a stream to write.
+    pub fn on(&self) -> bool {
+        self.writer.is_some()
+    }
+
     /// The end of epoch `epoch` (from 0): its row of metrics.csv (`columns`, by their names
-    /// there), the reconstructions, samples and the histogram of codes.
+    /// there), the reconstructions and samples ([`basic_rows`], which the caller makes while
+    /// the board is [`Board::on`]) and the histogram of codes.
     pub fn epoch(
         &mut self,
         epoch: usize,
         columns: &[(String, f64)],
+        pictures: Option<&Pictures>,
         model: &dyn Autoencoder,
         data: &Dataset,
-        streams: &Streams,
     ) -> Result<()> {
         self.last = (0, vec![]);
         self.epochs = epoch + 1;
-        if self.writer.is_none() {
+        let Some((rows, samples)) = pictures.filter(|_| self.on()) else {
             return Ok(());
-        }
+        };
         let t0 = Instant::now();
         let at = self.at(epoch + 1, 0);
         let values: Vec<(String, f64)> = columns.iter().map(|(k, v)| (tag(k), *v)).collect();
-        let pictures = ae_core::grad::no_grad(|| basic_rows(model, data, streams))?;
         let shape = data.image_shape;
-        let recon = grid_png(&pictures.0, shape, 2)?;
-        let samples = pictures
-            .1
-            .map(|rows| grid_png(&rows, shape, 2))
+        let recon = grid_png(rows, shape, 2)?;
+        let samples = samples
+            .as_ref()
+            .map(|rows| grid_png(rows, shape, 2))
             .transpose()?;
         let n = data.test.len().min(CODED);
         let codes = ae_core::grad::no_grad(|| model.encode(&data.test.narrow(0, n)?))?
@@ -234,12 +240,6 @@ impl Board {
     }
 }
 
-fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// metrics.csv's column name as a tag: `train_recon` -> `train/recon`, `lr` -> `epoch/lr`.
 fn tag(column: &str) -> String {
     for split in ["train", "val", "test"] {
@@ -262,24 +262,29 @@ fn png(g: GridPng) -> Png {
 /// The rows of the reconstructions picture (the first test images, then what the model makes
 /// of them) and, for a model with a prior, rows of [`COLUMNS`] samples (a row per class for a
 /// conditional model): the same draws every time.
-pub fn basic_rows(
-    model: &dyn Autoencoder,
-    data: &Dataset,
-    streams: &Streams,
-) -> Result<(Vec<Tensor>, Option<Vec<Tensor>>)> {
+pub fn basic_rows(model: &dyn Autoencoder, data: &Dataset, streams: &Streams) -> Result<Pictures> {
     let first = data.test.narrow(0, data.test.len().min(SHOWN))?;
     let labels = grid_labels(model, data.classes, first.images.device())?;
     let rows = model.display(&first, &mut streams.stream(Purpose::Eval, 1))?;
-    let n = labels.dim(0)?;
     let samples = model
-        .sample(n, Some(&labels), &mut streams.stream(Purpose::Sample, 0))?
-        .map(|s| {
-            (0..n / COLUMNS)
-                .map(|r| s.narrow(0, r * COLUMNS, COLUMNS))
-                .collect::<candle_core::Result<Vec<_>>>()
-        })
+        .sample(
+            labels.dim(0)?,
+            Some(&labels),
+            &mut streams.stream(Purpose::Sample, 0),
+        )?
+        .map(|s| grid_rows(&s, COLUMNS))
         .transpose()?;
     Ok((rows, samples))
+}
+
+/// The rows of the reconstructions picture, and the samples' rows for a model with a prior.
+pub type Pictures = (Vec<Tensor>, Option<Vec<Tensor>>);
+
+/// `images` cut into rows of `per_row` (a last partial row is left out).
+pub fn grid_rows(images: &Tensor, per_row: usize) -> Result<Vec<Tensor>> {
+    Ok((0..images.dim(0)? / per_row)
+        .map(|r| images.narrow(0, r * per_row, per_row))
+        .collect::<candle_core::Result<Vec<_>>>()?)
 }
 
 /// Columns of the samples pictures.

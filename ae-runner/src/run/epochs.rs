@@ -261,11 +261,15 @@ pub fn train(
             .chain(lrs.iter().cloned())
             .chain([(SECONDS.to_string(), secs), (RATE.to_string(), rate)])
             .collect();
-        board.epoch(epoch, &scalars, model, data, streams)?;
+        // The epoch's pictures, made once for TensorBoard and eval.pictures_every.
         let every = exp.eval.pictures_every;
-        if every > 0 && (epoch + 1).is_multiple_of(every) {
-            let (rows, _) = ae_core::grad::no_grad(|| basic_rows(model, data, streams))?;
-            let png = grid_png(&rows, data.image_shape, 2)?;
+        let keep = every > 0 && (epoch + 1).is_multiple_of(every);
+        let pictures = (board.on() || keep)
+            .then(|| ae_core::grad::no_grad(|| basic_rows(model, data, streams)))
+            .transpose()?;
+        board.epoch(epoch, &scalars, pictures.as_ref(), model, data)?;
+        if let Some((rows, _)) = pictures.as_ref().filter(|_| keep) {
+            let png = grid_png(rows, data.image_shape, 2)?;
             let name = format!("{EPOCH_PICTURES}{:03}.png", epoch + 1);
             write_atomic(&dir.join(name), &png.bytes)?;
         }

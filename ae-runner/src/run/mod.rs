@@ -130,6 +130,7 @@ impl<'a> Run<'a> {
         let config = yaml::write(&resolved);
         let steps = data.train.len().div_ceil(exp.train.batch_size);
         let tensorboard = exp.log.tensorboard;
+        let in_sweep = !values.is_empty();
         let (start, status, board) = if resume {
             let epochs = checkpoint::load(dir, model.as_mut(), &mut progress, &device)?;
             tracing::info!("resuming {} after epoch {epochs}", dir.display());
@@ -140,7 +141,7 @@ impl<'a> Run<'a> {
             (
                 epochs,
                 s,
-                Board::open(dir, tensorboard, steps, Some(epochs), !values.is_empty()),
+                Board::open(dir, tensorboard, steps, Some(epochs), in_sweep),
             )
         } else {
             if dir.exists() {
@@ -174,7 +175,7 @@ impl<'a> Run<'a> {
             }
             let written = yaml::write(&resolved);
             write_atomic(&dir.join("config.yaml"), written.as_bytes())?;
-            let mut board = Board::open(dir, tensorboard, steps, None, !values.is_empty());
+            let mut board = Board::open(dir, tensorboard, steps, None, in_sweep);
             board.config(&written);
             let shown: Vec<(String, String)> =
                 values.iter().map(|(k, v)| (k.clone(), show(v))).collect();

@@ -33,7 +33,8 @@ pub struct EventWriter {
 /// Marks the files TensorBoard reads as event files.
 const MARK: &str = "tfevents";
 
-fn now() -> f64 {
+/// Seconds since the Unix epoch, as events and HParams records carry them.
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
