@@ -29,6 +29,9 @@ const ARGS: &[&str] = &[
     "train.early_stopping={patience: 4, min_delta: 1000}",
     "--set",
     "train.test_weights=best",
+    // The classifiers on raw pixels take most of an evaluation and no part in resuming.
+    "--set",
+    "eval.pixels=false",
     "--device",
     "cpu",
 ];
