@@ -1,12 +1,13 @@
 //! The classifier that judges samples, trained on a subset of the real MNIST training images,
 //! and the Frechet distance in its features: two halves of the test set are near, test images
-//! and noise far apart; a saved classifier loads to the same predictions.
+//! and noise far apart; a saved classifier loads to the same predictions; the random shifts
+//! it trains on, against a translation done by hand.
 
 use ae_core::data::{DataConfig, Dataset};
-use ae_core::eval::classifier::{Classifier, FEATURES};
+use ae_core::eval::classifier::{shifted, Classifier, FEATURES, SHIFT};
 use ae_core::eval::frechet::frechet_distance;
 use ae_core::rng::{Purpose, Streams};
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 use std::path::Path;
 
 fn mnist() -> Dataset {
@@ -25,13 +26,13 @@ fn the_classifier_learns_and_its_features_tell_digits_from_noise() {
     let data = mnist();
     let mut c = Classifier::new(data.image_shape, 10, 0, &Device::Cpu).unwrap();
     let losses = c
-        .train(&data.train.images, &data.train.labels, 3, 0)
+        .train(&data.train.images, &data.train.labels, 6, 0)
         .unwrap();
-    assert!(losses[2] < losses[0] && losses[2] < 1.0, "{losses:?}");
+    assert!(losses[5] < losses[0] && losses[5] < 1.0, "{losses:?}");
     let acc = c.accuracy(&data.test.images, &data.test.labels).unwrap();
     assert!(
         acc > 0.85,
-        "test accuracy {acc} after 3 epochs on 3000 images"
+        "test accuracy {acc} after 6 epochs on 3000 images"
     );
 
     let test = &data.test.images;
@@ -83,4 +84,47 @@ fn training_inside_no_grad_learns_the_same() {
     let (plain, inside) = (losses(false), losses(true));
     assert_eq!(plain, inside);
     assert!(plain[1] < plain[0], "{plain:?}");
+}
+
+#[test]
+fn each_image_is_shifted_by_its_own_offset_with_zeros_where_nothing_moved_in() {
+    let (b, c, h, w) = (6, 2, 5, 7);
+    let values: Vec<f32> = (1..=b * c * h * w).map(|v| v as f32).collect();
+    let x = Tensor::from_vec(values.clone(), (b, c * h * w), &Device::Cpu).unwrap();
+    let got: Vec<f32> = shifted(
+        &x,
+        (c, h, w),
+        &mut Streams::new(3).stream(Purpose::Train, 0),
+    )
+    .unwrap()
+    .flatten_all()
+    .unwrap()
+    .to_vec1()
+    .unwrap();
+    // The same draws, in the same order: an offset (dy, dx) per image, each in 0..=2 SHIFT.
+    let mut rng = Streams::new(3).stream(Purpose::Train, 0);
+    let s = SHIFT as isize;
+    let mut offsets = Vec::new();
+    for i in 0..b {
+        let dy = rng.index(2 * SHIFT + 1) as isize - s;
+        let dx = rng.index(2 * SHIFT + 1) as isize - s;
+        offsets.push((dy, dx));
+        for ch in 0..c {
+            for r in 0..h {
+                for col in 0..w {
+                    let (sr, sc) = (r as isize + dy, col as isize + dx);
+                    let inside = (0..h as isize).contains(&sr) && (0..w as isize).contains(&sc);
+                    let want = if inside {
+                        values[((i * c + ch) * h + sr as usize) * w + sc as usize]
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(got[((i * c + ch) * h + r) * w + col], want, "image {i}");
+                }
+            }
+        }
+    }
+    // The draws move the images, differently from one another.
+    assert!(offsets.iter().any(|&o| o != (0, 0)), "{offsets:?}");
+    assert!(offsets.iter().any(|&o| o != offsets[0]), "{offsets:?}");
 }

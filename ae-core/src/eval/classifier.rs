@@ -4,15 +4,17 @@
 //! it sees in the samples.
 //!
 //! Two stride-2 convolutions (32 and 64 channels, kernel 4), a 128-unit ReLU layer (the
-//! features), a linear layer to the classes; Adam at 1e-3, batch 128. Six epochs on MNIST's
-//! 55000 training images give 98.9% test accuracy (3 epochs 98.5%; a rate decayed by 0.6 per
-//! epoch, or dropout 0.5 on the features over 8 epochs, did no better: 98.8%).
+//! features), a linear layer to the classes; Adam at 1e-3 and for the last third of the
+//! epochs 1e-4, batch 128, every training image moved by a random shift of up to [`SHIFT`]
+//! pixels each way. On MNIST's 60000 training images 10 epochs give 99.20% test accuracy
+//! (99.04% at a constant rate; 6 epochs 98.93% with the shifts, 98.90% without them, which
+//! neither a decaying rate nor dropout improved: docs/measurements.md).
 
 use crate::activation::Activation;
 use crate::conv::ConvEncoder;
 use crate::layers::{initialize, Init};
 use crate::optim::{Optimizer, OptimizerConfig};
-use crate::rng::{Purpose, Streams};
+use crate::rng::{Purpose, Rng, Streams};
 use candle_core::{DType, Device, Result, Tensor, D};
 use candle_nn::{Linear, Module, VarBuilder, VarMap};
 use std::path::Path;
@@ -21,11 +23,42 @@ use std::path::Path;
 pub const FEATURES: usize = 128;
 const CHANNELS: [usize; 2] = [32, 64];
 const BATCH: usize = 128;
+/// Adam's rate; the last third of the epochs run at a tenth of it.
+const LR: f64 = 1e-3;
+/// The most pixels a training image is shifted by along each axis.
+pub const SHIFT: usize = 2;
 
 pub struct Classifier {
     varmap: VarMap,
+    image: (usize, usize, usize),
     body: ConvEncoder,
     head: Linear,
+}
+
+/// `x` [b, c*h*w] with each image of shape `image` moved by its own random offset of at most
+/// [`SHIFT`] pixels along each axis, the uncovered border zero: one gather from the batch
+/// padded by SHIFT on every side.
+pub fn shifted(x: &Tensor, (c, h, w): (usize, usize, usize), rng: &mut Rng) -> Result<Tensor> {
+    let b = x.dim(0)?;
+    let (ph, pw) = (h + 2 * SHIFT, w + 2 * SHIFT);
+    let padded = x
+        .reshape((b, c, h, w))?
+        .pad_with_zeros(2, SHIFT, SHIFT)?
+        .pad_with_zeros(3, SHIFT, SHIFT)?
+        .flatten_all()?;
+    let mut idx = Vec::with_capacity(b * c * h * w);
+    for i in 0..b {
+        let (dy, dx) = (rng.index(2 * SHIFT + 1), rng.index(2 * SHIFT + 1));
+        for ch in 0..c {
+            let plane = (i * c + ch) * ph * pw;
+            for r in 0..h {
+                let row = plane + (r + dy) * pw + dx;
+                idx.extend((row..row + w).map(|p| p as u32));
+            }
+        }
+    }
+    let idx = Tensor::from_vec(idx, b * c * h * w, x.device())?;
+    padded.index_select(&idx, 0)?.reshape((b, c * h * w))
 }
 
 impl Classifier {
@@ -43,11 +76,16 @@ impl Classifier {
         let head = candle_nn::linear(features, classes, vb.pp("head"))?;
         let mut rng = Streams::new(seed).stream(Purpose::Init, 0);
         initialize(&varmap, &mut rng, Init::Pytorch)?;
-        Ok(Self { varmap, body, head })
+        Ok(Self {
+            varmap,
+            image,
+            body,
+            head,
+        })
     }
 
     /// `epochs` passes of Adam over `images` [n, pixels] and their `labels` (u32), shuffled
-    /// from `seed`; returns the mean cross-entropy of each epoch. Gradients are recorded even
+    /// and [`shifted`] from `seed`; returns the mean cross-entropy of each epoch. Gradients are recorded even
     /// when the caller evaluates inside `no_grad`.
     pub fn train(
         &mut self,
@@ -67,18 +105,28 @@ impl Classifier {
                 .collect();
             // In name order: the VarMap is a HashMap.
             named.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut opt = Optimizer::new(named, OptimizerConfig::default())?;
+            let mut opt = Optimizer::new(
+                named,
+                OptimizerConfig {
+                    lr: LR,
+                    ..Default::default()
+                },
+            )?;
             let n = images.dim(0)?;
             let streams = Streams::new(seed);
             let mut losses = Vec::with_capacity(epochs);
             for epoch in 0..epochs {
+                if epoch == epochs - epochs / 3 {
+                    opt.set_lr(LR / 10.0);
+                }
                 let order = streams
                     .stream(Purpose::Shuffle, epoch as u64)
                     .permutation(n, images.device())?;
+                let mut shifts = streams.stream(Purpose::Train, epoch as u64);
                 let (mut sum, mut batches) = (0.0, 0);
                 for start in (0..n).step_by(BATCH) {
                     let idx = order.narrow(0, start, BATCH.min(n - start))?;
-                    let x = images.index_select(&idx, 0)?;
+                    let x = shifted(&images.index_select(&idx, 0)?, self.image, &mut shifts)?;
                     let y = labels.index_select(&idx, 0)?;
                     let loss = candle_nn::loss::cross_entropy(&self.logits(&x)?, &y)?;
                     opt.backward_step(&loss)?;

@@ -8,14 +8,14 @@
 
 use crate::results::files::{sync_rename, tmp_path};
 use ae_core::data::Dataset;
-use ae_core::eval::classifier::Classifier;
+use ae_core::eval::classifier::{Classifier, SHIFT};
 use ae_core::eval::frechet::frechet_distance;
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
 use std::path::{Path, PathBuf};
 
 /// Passes over the training images when the classifier is trained.
-pub const EPOCHS: usize = 6;
+pub const EPOCHS: usize = 10;
 /// The seed of its initialisation and shuffling: one classifier per data, whatever the run.
 const SEED: u64 = 0;
 
@@ -34,7 +34,7 @@ fn folder(out: &Path, data: &Dataset, dataset: &str, source: &str, n: usize) -> 
     let (c, h, w) = data.image_shape;
     let key = fnv(source);
     out.join(".classifier").join(format!(
-        "{dataset}-{c}x{h}x{w}-{key:016x}-{n}-images-{EPOCHS}-epochs"
+        "{dataset}-{c}x{h}x{w}-{key:016x}-{n}-images-{EPOCHS}-epochs-shift-{SHIFT}"
     ))
 }
 
