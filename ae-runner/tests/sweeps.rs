@@ -39,6 +39,7 @@ fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
         "train.seed",
         "status",
         "seconds",
+        "epoch_seconds",
         "mse",
         "neg_elbo",
         "kl",
@@ -75,6 +76,23 @@ fn a_sweep_runs_every_combination_and_summarises_over_seeds() {
         "{got} vs {want}"
     );
     assert_eq!(cells[hdr.iter().position(|h| *h == "n").unwrap()], "2");
+    // Seconds per epoch: each run's is the mean of its metrics.csv's, the table's their mean.
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let per_epoch = |run: &str| {
+        let (h, epochs) = read_csv(&exp.join(run).join("metrics.csv"));
+        let s = h.iter().position(|c| c == "seconds").unwrap();
+        epochs.iter().map(|e| e[s]).sum::<f64>() / epochs.len() as f64
+    };
+    let secs = [
+        per_epoch("kl_weight=0.5,seed=0"),
+        per_epoch("kl_weight=0.5,seed=1"),
+    ];
+    for (row, want) in rows.iter().zip(secs) {
+        assert!((row[col("epoch_seconds")] - want).abs() < 0.006, "{row:?}");
+    }
+    assert!(hdr.contains(&"s/epoch"), "{md}");
+    let shown = cells[hdr.iter().position(|h| *h == "s/epoch").unwrap()];
+    assert!(shown.contains(" ± "), "{shown}");
     for svg in ["sweep.svg", "rate_distortion.svg"] {
         let s = std::fs::read_to_string(exp.join(svg)).unwrap();
         assert!(s.starts_with("<svg") && s.contains("<circle"), "{svg}");
@@ -196,21 +214,24 @@ fn a_diverging_run_is_recorded_and_the_sweep_goes_on() {
     assert!(!md.contains("diverged: diverged"), "{md}");
 }
 
-/// summary.csv without its timing column.
+/// summary.csv without its timing columns.
 fn summary_without_seconds(exp: &Path) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_path(exp.join("summary.csv")).unwrap();
-    let secs = r
+    let timing: Vec<usize> = r
         .headers()
         .unwrap()
         .iter()
-        .position(|h| h == "seconds")
-        .unwrap();
+        .enumerate()
+        .filter(|(_, h)| *h == "seconds" || *h == "epoch_seconds")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(timing.len(), 2);
     r.records()
         .map(|rec| {
             rec.unwrap()
                 .iter()
                 .enumerate()
-                .filter(|(i, _)| *i != secs)
+                .filter(|(i, _)| !timing.contains(i))
                 .map(|(_, v)| v.to_string())
                 .collect()
         })

@@ -23,6 +23,9 @@ pub struct RunRecord {
     pub values: Vec<(String, String)>,
     pub status: String,
     pub seconds: Option<f64>,
+    /// The mean of metrics.csv's `seconds` over the run's epochs: what one epoch of training
+    /// cost, without the evaluation that `seconds` also counts.
+    pub epoch_seconds: Option<f64>,
     pub test: Vec<(String, f64)>,
     pub message: Option<String>,
 }
@@ -67,12 +70,25 @@ fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
             values,
             status: status.status,
             seconds: status.seconds,
+            epoch_seconds: mean_epoch_seconds(&dir),
             test: status.test,
             message: status.message,
         });
     }
     runs.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(runs)
+}
+
+/// The mean of the `seconds` column of `run_dir`'s metrics.csv; None without a file, a column
+/// or an epoch.
+fn mean_epoch_seconds(run_dir: &Path) -> Option<f64> {
+    let mut r = csv::Reader::from_path(run_dir.join("metrics.csv")).ok()?;
+    let col = r.headers().ok()?.iter().position(|h| h == "seconds")?;
+    let xs: Vec<f64> = r
+        .records()
+        .filter_map(|rec| rec.ok()?.get(col)?.parse().ok())
+        .collect();
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
 /// The runs of the experiment folder `exp_dir`, for the commands that read one back

@@ -27,6 +27,8 @@ pub fn stat(xs: &[f64]) -> Stat {
 pub struct Group {
     pub values: Vec<(String, String)>,
     pub stats: BTreeMap<String, Stat>,
+    /// The finished runs' seconds per epoch of training (see `RunRecord::epoch_seconds`).
+    pub epoch_seconds: Option<Stat>,
     pub finished: usize,
     pub runs: usize,
 }
@@ -79,9 +81,11 @@ pub fn group(runs: &[RunRecord]) -> Vec<Group> {
                     (!xs.is_empty()).then(|| (m.clone(), stat(&xs)))
                 })
                 .collect();
+            let secs: Vec<f64> = done.iter().filter_map(|r| r.epoch_seconds).collect();
             Group {
                 values,
                 stats,
+                epoch_seconds: (!secs.is_empty()).then(|| stat(&secs)),
                 finished: done.len(),
                 runs: members.len(),
             }
@@ -184,6 +188,7 @@ mod tests {
             ],
             status: status.into(),
             seconds: Some(1.0),
+            epoch_seconds: Some(0.5),
             test: vec![("mse".into(), mse)],
             message: None,
         }

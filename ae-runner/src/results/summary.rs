@@ -26,13 +26,17 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
 /// A header and rows of cells.
 pub type Table = (Vec<String>, Vec<Vec<String>>);
 
-/// The rows of summary.csv, with its header: run, swept values, status, seconds, test metrics.
+/// The column of the grouped tables with the runs' seconds per epoch of training.
+const EPOCH_SECONDS: &str = "s/epoch";
+
+/// The rows of summary.csv, with its header: run, swept values, status, seconds (the whole
+/// run), epoch_seconds (one epoch of training, on average), test metrics.
 pub fn table(runs: &[RunRecord]) -> Table {
     let keys = keys(runs);
     let metrics = metric_names(runs);
     let mut header = vec!["run".to_string()];
     header.extend(keys.iter().cloned());
-    header.extend(["status".to_string(), "seconds".to_string()]);
+    header.extend(["status", "seconds", "epoch_seconds"].map(String::from));
     header.extend(metrics.iter().cloned());
     let rows = runs
         .iter()
@@ -47,6 +51,11 @@ pub fn table(runs: &[RunRecord]) -> Table {
             }));
             row.push(r.status.clone());
             row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
+            row.push(
+                r.epoch_seconds
+                    .map(|s| format!("{s:.2}"))
+                    .unwrap_or_default(),
+            );
             row.extend(metrics.iter().map(|m| {
                 r.test
                     .iter()
@@ -61,8 +70,9 @@ pub fn table(runs: &[RunRecord]) -> Table {
 }
 
 /// summary.md's table: one row per combination of the swept keys but the seed, each metric's
-/// mean ± std over seeds, then the means over task keys ([`TASK_KEYS`]); and the line to put
-/// under it for the metrics the same in every run, which have no column.
+/// mean ± std over seeds and the seconds per epoch of training, then the means over task keys
+/// ([`TASK_KEYS`]); and the line to put under it for the metrics the same in every run, which
+/// have no column.
 pub fn grouped_table(runs: &[RunRecord]) -> (Table, Option<String>) {
     let keys = keys(runs);
     let groups = group(runs);
@@ -76,6 +86,10 @@ pub fn grouped_table(runs: &[RunRecord]) -> (Table, Option<String>) {
     let mut header: Vec<String> = group_keys.iter().map(|k| leaf(k).to_string()).collect();
     header.push("n".into());
     header.extend(metrics.iter().cloned());
+    let timed = groups.iter().any(|g| g.epoch_seconds.is_some());
+    if timed {
+        header.push(EPOCH_SECONDS.into());
+    }
     let mut rows: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
@@ -95,10 +109,13 @@ pub fn grouped_table(runs: &[RunRecord]) -> (Table, Option<String>) {
                 format!("{} of {}", g.finished, g.runs)
             });
             row.extend(metrics.iter().map(|m| cell(g.stats.get(m))));
+            if timed {
+                row.push(cell(g.epoch_seconds.as_ref()));
+            }
             row
         })
         .collect();
-    rows.extend(task_means(&groups, &group_keys, &metrics));
+    rows.extend(task_means(&groups, &group_keys, &metrics, timed));
     ((header, rows), constants_note(&same, runs))
 }
 
@@ -157,7 +174,12 @@ pub fn write(exp_dir: &Path) -> Result<String> {
 
 /// For each task key, one row per setting of the other keys: every metric's mean ± std over
 /// the tasks' means (the task column says over how many).
-fn task_means(groups: &[Group], group_keys: &[&String], metrics: &[String]) -> Vec<Vec<String>> {
+fn task_means(
+    groups: &[Group],
+    group_keys: &[&String],
+    metrics: &[String],
+    timed: bool,
+) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
     for task in group_keys
         .iter()
@@ -193,17 +215,22 @@ fn task_means(groups: &[Group], group_keys: &[&String], metrics: &[String]) -> V
                     .sum::<usize>()
                     .to_string(),
             );
-            row.extend(metrics.iter().map(|m| {
-                let means: Vec<f64> = members
-                    .iter()
-                    .filter_map(|g| g.stats.get(m).map(|s| s.mean))
-                    .collect();
+            let over_tasks = |of: &dyn Fn(&Group) -> Option<f64>| {
+                let means: Vec<f64> = members.iter().filter_map(|g| of(g)).collect();
                 if means.is_empty() {
                     String::new()
                 } else {
                     cell(Some(&stat(&means)))
                 }
-            }));
+            };
+            row.extend(
+                metrics
+                    .iter()
+                    .map(|m| over_tasks(&|g| g.stats.get(m).map(|s| s.mean))),
+            );
+            if timed {
+                row.push(over_tasks(&|g| g.epoch_seconds.as_ref().map(|s| s.mean)));
+            }
             rows.push(row);
         }
     }

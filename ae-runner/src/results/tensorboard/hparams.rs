@@ -136,6 +136,7 @@ mod tests {
                 .collect(),
             status: "finished".into(),
             seconds: None,
+            epoch_seconds: None,
             test: metrics.iter().map(|m| (m.to_string(), 1.0)).collect(),
             message: None,
         }
