@@ -72,3 +72,25 @@ fn set_overrides_reach_the_resolved_config() {
     assert_eq!(r["model"]["kl_weight"].as_f64(), Some(0.25));
     assert_eq!(r["train"]["optimizer"]["lr"].as_f64(), Some(3e-4));
 }
+
+#[test]
+fn compare_variants_trains_every_model_of_the_registry_on_the_same_seeds() {
+    let o = ae_runner(&["experiments/compare-variants.yaml", "--check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs: Vec<Value> = serde_saphyr::from_str_multiple(&stdout(&o)).unwrap();
+    let mut seeds = std::collections::BTreeMap::<String, Vec<u64>>::new();
+    for r in &runs {
+        let variant = r["model"]["variant"].as_str().unwrap().to_string();
+        seeds
+            .entry(variant)
+            .or_default()
+            .push(r["train"]["seed"].as_u64().unwrap());
+        assert_eq!(r["eval"]["classifier_fd"].as_bool(), Some(true));
+    }
+    let mut names = ae_variants::registry::names();
+    names.sort();
+    assert_eq!(seeds.keys().map(String::as_str).collect::<Vec<_>>(), names);
+    for (variant, s) in seeds {
+        assert_eq!(s, [0, 1, 2], "{variant}");
+    }
+}
