@@ -218,3 +218,47 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
     let asked = column(&cvae, "sample_label_acc").unwrap();
     assert!(asked > 0.3 && asked <= 1.0, "sample_label_acc {asked}");
 }
+
+/// `ae-runner classifier`: the judging classifier trained ahead of the runs under `--out`,
+/// where a run with the same data then loads it instead of training its own.
+#[test]
+fn the_classifier_command_trains_the_classifier_the_runs_then_load() {
+    let out = tempfile::tempdir().unwrap();
+    let outs = out.path().to_str().unwrap();
+    let mut args = vec!["classifier", "experiments/ae.yaml", "--out", outs];
+    args.extend_from_slice(SMALL);
+    let o = ae_runner(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let printed = stdout(&o);
+    let (dir, acc) = printed
+        .trim()
+        .split_once(": test accuracy ")
+        .unwrap_or_else(|| panic!("{printed}"));
+    let dir = std::path::Path::new(dir);
+    assert!(dir.starts_with(out.path().join(".classifier")), "{printed}");
+    assert!(dir.join("classifier.safetensors").is_file(), "{printed}");
+    let acc: f64 = acc.parse().unwrap();
+    assert!(acc > 0.5 && acc <= 1.0, "{printed}");
+
+    let mut args = vec!["experiments/ae.yaml", "--out", outs];
+    args.extend_from_slice(SMALL);
+    args.extend_from_slice(&["--set", "eval.classifier_fd=true"]);
+    let r = command(&args).env("RUST_LOG", "info").output().unwrap();
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(
+        !stderr(&r).contains("training the classifier"),
+        "{}",
+        stderr(&r)
+    );
+    let got = column(&out.path().join("ae/seed=0"), "classifier_acc").unwrap();
+    assert!((got - acc).abs() < 6e-5, "{got} vs {acc}");
+    // A second call finds the same classifier and writes nothing.
+    let file = dir.join("classifier.safetensors");
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let again = ae_runner(&[&["classifier", "experiments/ae.yaml", "--out", outs], SMALL].concat());
+    assert_eq!(stdout(&again), printed);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        written
+    );
+}

@@ -6,8 +6,9 @@
 //! first use and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`,
 //! for every later run and evaluation on the same data.
 
+use crate::config::Experiment;
 use crate::results::files::{sync_rename, tmp_path};
-use ae_core::data::Dataset;
+use ae_core::data::{Binarize, DataConfig, Dataset};
 use ae_core::eval::classifier::{Classifier, SHIFT};
 use ae_core::eval::frechet::frechet_distance;
 use anyhow::{Context, Result};
@@ -38,20 +39,61 @@ fn folder(out: &Path, data: &Dataset, dataset: &str, source: &str, n: usize) -> 
     ))
 }
 
+/// The classifier that judges the samples of `exp`'s runs, whose evaluation data `data` were
+/// made from `data_cfg`: loaded from under the output folder `out` or trained there now; with
+/// its folder and its test accuracy.
+pub fn of_experiment(
+    out: &Path,
+    exp: &Experiment,
+    data_cfg: &DataConfig,
+    data: &Dataset,
+) -> Result<(Classifier, PathBuf, f64)> {
+    let (dataset, source) = names(exp, data_cfg);
+    classifier(out, data, (&dataset, &source), exp.eval.classifier_images)
+}
+
+/// The folder [`of_experiment`] keeps that classifier in.
+pub fn folder_of(out: &Path, exp: &Experiment, data_cfg: &DataConfig, data: &Dataset) -> PathBuf {
+    let (dataset, source) = names(exp, data_cfg);
+    folder(
+        out,
+        data,
+        &dataset,
+        &source,
+        images(exp.eval.classifier_images, data),
+    )
+}
+
+/// The dataset's name and the description of what made its images (see [`folder`]).
+fn names(exp: &Experiment, data_cfg: &DataConfig) -> (String, String) {
+    let dataset = format!("{:?}", exp.data.dataset).to_lowercase();
+    // Fixed binarisation draws from the seed: its test images are the seed's.
+    let seed = match exp.data.binarize {
+        Binarize::Fixed => Some(exp.train.seed),
+        _ => None,
+    };
+    (dataset, format!("{data_cfg:?} {seed:?}"))
+}
+
+/// The training images the classifier of `data` is trained on when asked for `n` (0: all).
+fn images(n: usize, data: &Dataset) -> usize {
+    if n == 0 {
+        data.train.len()
+    } else {
+        n.min(data.train.len())
+    }
+}
+
 /// The classifier of `data` (its first `n` training images, 0: all), loaded from under `out`
-/// or trained there now, and its accuracy on the test images. `source` describes what made
-/// the images (see [`folder`]).
-pub fn classifier(
+/// or trained there now, its folder and its accuracy on the test images. `source` describes
+/// what made the images (see [`folder`]).
+fn classifier(
     out: &Path,
     data: &Dataset,
     (dataset, source): (&str, &str),
     n: usize,
-) -> Result<(Classifier, f64)> {
-    let n = if n == 0 {
-        data.train.len()
-    } else {
-        n.min(data.train.len())
-    };
+) -> Result<(Classifier, PathBuf, f64)> {
+    let n = images(n, data);
     let classes = data.classes;
     let dir = folder(out, data, dataset, source, n);
     let path = dir.join("classifier.safetensors");
@@ -79,7 +121,7 @@ pub fn classifier(
         c
     };
     let acc = c.accuracy(&data.test.images, &data.test.labels)?;
-    Ok((c, acc))
+    Ok((c, dir, acc))
 }
 
 /// `classifier_fd<suffix>` of `samples` against the test images' features `test`, and

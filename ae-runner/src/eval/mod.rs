@@ -24,6 +24,16 @@ use candle_core::{DType, Device, Tensor};
 use std::collections::BTreeMap;
 use std::path::Path;
 
+/// The data a run's evaluation reads: every class and every training image, whatever the run
+/// trained on (probes need them all, and anomalies are the other classes).
+pub fn data_of(exp: &Experiment) -> DataConfig {
+    DataConfig {
+        classes: None,
+        train_limit: None,
+        ..exp.data.clone()
+    }
+}
+
 /// Evaluates `model` as `exp.eval` says, writes its row of eval.csv (settings, then metrics;
 /// beside the rows of other settings with `keep_earlier`) and the pictures into `dir`, and
 /// returns the metrics. Nothing here needs a gradient.
@@ -56,13 +66,7 @@ fn evaluate_without_grad(
     cache: &mut DataCache,
 ) -> Result<Vec<(String, f64)>> {
     let cfg = &exp.eval;
-    // Every class, whatever the run trained on: probes need them all, and anomalies are the
-    // other classes.
-    let data_cfg = DataConfig {
-        classes: None,
-        train_limit: None,
-        ..exp.data.clone()
-    };
+    let data_cfg = data_of(exp);
     let data = cache.get(&data_cfg, device, streams, exp.train.seed)?;
     let batch = exp.train.eval_batch_size;
     let test_labels: Vec<u32> = data.test.labels.to_vec1()?;
@@ -167,14 +171,7 @@ fn evaluate_without_grad(
             // run folder given to `ae-runner eval`).
             let run = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
             let root = run.parent().and_then(Path::parent).unwrap_or(&run);
-            let dataset = format!("{:?}", exp.data.dataset).to_lowercase();
-            let seed = match exp.data.binarize {
-                Binarize::Fixed => Some(exp.train.seed),
-                _ => None,
-            };
-            let source = format!("{data_cfg:?} {seed:?}");
-            let names = (dataset.as_str(), source.as_str());
-            let (c, acc) = judge::classifier(root, &data, names, cfg.classifier_images)?;
+            let (c, _, acc) = judge::of_experiment(root, exp, &data_cfg, &data)?;
             let test = c.features(&data.test.images)?;
             let mut found = vec![("classifier_acc".to_string(), acc)];
             // Every class as often; judged against the label asked for where the model reads it.

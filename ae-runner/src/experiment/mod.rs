@@ -3,6 +3,7 @@
 //! report. What happens is told through [`Event`]s, which the command line prints.
 
 pub mod jobs;
+pub mod judging;
 pub mod parity;
 pub mod reeval;
 pub mod slurm;

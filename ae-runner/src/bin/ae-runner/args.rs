@@ -90,6 +90,10 @@ pub enum Command {
     /// Evaluate finished runs again from their saved weights (eval.csv, pictures, run.json),
     /// e.g. --set eval.iwae_k=5000 --set eval.iwae_images=0 for the full IWAE bound.
     Eval(EvalArgs),
+    /// Train the classifier that judges the samples of the experiment's runs
+    /// (eval.classifier_fd) under --out, where the runs find it; print its folder and test
+    /// accuracy (a classifier already there is loaded and measured).
+    Classifier(ClassifierArgs),
     /// Write an sbatch job array (one task per shard) and a summarize job for a sweep.
     Slurm(SlurmArgs),
     /// One training step of every run on the CPU and on --device, from the same weights, batch
@@ -168,6 +172,24 @@ pub struct EvalArgs {
     /// Override an eval.* key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// auto | cpu | cuda | cuda:N (default: the run's train.device).
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU threads (0: every core; default: the run's train.threads).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct ClassifierArgs {
+    /// The experiment file whose runs' data the classifier is trained on.
+    pub experiment: PathBuf,
+    /// Override a key (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// The output folder the runs write to: the classifier goes to OUT/.classifier/.
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
     /// auto | cpu | cuda | cuda:N (default: the run's train.device).
     #[arg(long)]
     pub device: Option<String>,

@@ -6,13 +6,15 @@ mod args;
 
 use ae_core::UserError;
 use ae_runner::config::Plan;
-use ae_runner::experiment::{self, jobs, parity, reeval, slurm, Event, Options};
+use ae_runner::experiment::{self, jobs, judging, parity, reeval, slurm, Event, Options};
 use ae_runner::results::naming::count;
 use ae_runner::results::{report, summary, yaml};
 use ae_runner::run::context::DataCache;
 use ae_runner::run::interrupt;
 use anyhow::Context;
-use args::{parse_sets, plan, Cli, Command, EvalArgs, ParityArgs, RunArgs, SlurmArgs};
+use args::{
+    parse_sets, plan, ClassifierArgs, Cli, Command, EvalArgs, ParityArgs, RunArgs, SlurmArgs,
+};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Some(Command::Report { dir }) => write_report(&dir),
         Some(Command::Tensorboard { dir }) => tensorboard(&dir),
         Some(Command::Eval(args)) => eval(args),
+        Some(Command::Classifier(args)) => train_classifiers(args),
         Some(Command::Slurm(args)) => write_slurm(args),
         Some(Command::Parity(args)) => check_parity(args),
         None => run(cli.run),
@@ -143,6 +146,15 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
     exp_dirs.dedup();
     for exp_dir in exp_dirs {
         experiment::finish(exp_dir, false, &mut print_event)?;
+    }
+    Ok(0)
+}
+
+fn train_classifiers(a: ClassifierArgs) -> anyhow::Result<u8> {
+    let plan = plan(&a.experiment, &a.sets)?;
+    let found = judging::classifiers(&plan, &a.out, a.device.as_deref(), a.threads)?;
+    for (dir, acc) in found {
+        println!("{}: test accuracy {acc:.4}", dir.display());
     }
     Ok(0)
 }
