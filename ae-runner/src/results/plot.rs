@@ -868,6 +868,7 @@ mod tests {
                 .map(|v| ("mse".to_string(), crate::results::stats::stat(&[v])))
                 .into_iter()
                 .collect(),
+            epoch_seconds: None,
             finished: usize::from(mse.is_some()),
             runs: 1,
         };
@@ -1015,6 +1016,7 @@ mod tests {
                     (m.to_string(), s)
                 })
                 .collect(),
+            epoch_seconds: None,
             finished: 3,
             runs: 3,
         }
