@@ -2,32 +2,55 @@
 # Seconds per epoch of the conv denoising AE (model.arch: conv, channels [32, 64], latent 20,
 # gaussian noise 0.5, BCE, batch 128) in aelab beside the same network in PyTorch
 # (bench/pytorch/conv_ae.py, data as one tensor), interleaved A B A B, one thread each, on this
-# machine's CPU. Writes bench/results/speed-conv.md.   ROUNDS=5 bench/speed-conv.sh
+# machine's CPU, with both sides' test MSE (a row more than 5% from aelab's is void) and the
+# share of the machine's one-thread SGEMM peak each reaches. Writes bench/results/speed-conv.md.
+#   ROUNDS=5 bench/speed-conv.sh
+ROUNDS="${ROUNDS:-5}"
 source "$(dirname "$0")/setup.sh"
 for r in $(seq 1 "$ROUNDS"); do
     echo "round $r of $ROUNDS" >&2
-    target/release/ae-runner experiments/conv-denoising.yaml --set train.epochs=1 \
+    RUST_LOG=info target/release/ae-runner experiments/conv-denoising.yaml --set train.epochs=1 \
         --set 'sweep={train.seed: ['"$r"']}' --set 'cases=[{model.arch: conv}]' \
         --set data.val_size=0 --set eval.probe=false --set eval.knn_k=0 --set eval.pictures=false \
-        --out "$TMP/aelab-$r" > /dev/null 2>&1
+        --set eval.gmm_components=0 --set log.tensorboard=false \
+        --out "$TMP/aelab-$r" > "$TMP/aelab-$r.log" 2>&1
     (cd bench/pytorch && ../.venv/bin/python conv_ae.py --seed "$r" --out "$TMP/torch-$r.json" > /dev/null)
 done
+# The machine's FP32 peak for one thread, as the best SGEMM PyTorch reaches here.
+(cd bench/pytorch && ../.venv/bin/python sgemm_peak.py 1 > "$TMP/peak")
 python3 - "$TMP" "$ROUNDS" <<'PY' | tee bench/results/speed-conv.md
-import csv, glob, json, statistics as st, sys, platform
+import csv, glob, json, re, statistics as st, sys, platform
 tmp, rounds = sys.argv[1], int(sys.argv[2])
+R = range(1, rounds + 1)
 def aelab(r):
-    path = glob.glob(f"{tmp}/aelab-{r}/conv-denoising/*/metrics.csv")[0]
-    return 60000 / float(list(csv.DictReader(open(path)))[0]["images_per_sec"])
+    d = glob.glob(f"{tmp}/aelab-{r}/conv-denoising/*/")[0]
+    row = list(csv.DictReader(open(f"{d}/metrics.csv")))[0]
+    test = list(csv.DictReader(open(f"{d}/test.csv")))[0]
+    return 60000 / float(row["images_per_sec"]), float(test["mse"])
 def torch(r):
-    return json.load(open(f"{tmp}/torch-{r}.json"))["sec_per_epoch"][0]
-rows = [("aelab, conv [32, 64] (release, 1 thread)", [aelab(r) for r in range(1, rounds + 1)]),
-        ("PyTorch, the same network, data as one tensor (1 thread)", [torch(r) for r in range(1, rounds + 1)])]
-base = st.median(rows[0][1])
+    run = json.load(open(f"{tmp}/torch-{r}.json"))
+    return run["sec_per_epoch"][0], run["test_mse"]
+# The forward multiply-adds aelab counts for the network (its log), times 3 for the forward
+# and the two backward products (input and weight gradients).
+mflop = float(re.search(r"([0-9.]+) MFLOP per image forward", open(f"{tmp}/aelab-1.log").read()).group(1))
+flop = 3 * mflop * 1e6
+peak = float(open(f"{tmp}/peak").read())
+rows = [("aelab, conv [32, 64] (release, 1 thread)", [aelab(r) for r in R]),
+        ("PyTorch, the same network, data as one tensor (1 thread)", [torch(r) for r in R])]
+base = st.median(x[0] for x in rows[0][1])
+base_mse = st.mean(x[1] for x in rows[0][1])
 print(f"Conv denoising AE, batch 128, one epoch over 60000 MNIST images, training loop only; "
-      f"{rounds} interleaved rounds on {platform.processor() or platform.machine()}.\n")
-print("| loop | s/epoch, median | range | aelab / this |")
-print("|---|---|---|---|")
+      f"{rounds} interleaved rounds on {platform.processor() or platform.machine()}. "
+      f"{mflop:.2f} MFLOP per image forward, 3x that per training image; one-thread peak "
+      f"{peak:.0f} GFLOP/s (the best of 8 PyTorch SGEMMs of 2048x2048).\n")
+print("| loop | s/epoch, median | range | aelab / this | test MSE, mean | GFLOP/s | % of peak |")
+print("|---|---|---|---|---|---|---|")
 for name, xs in rows:
-    print(f"| {name} | {st.median(xs):.2f} | {min(xs):.2f}-{max(xs):.2f} | {base / st.median(xs):.2f} |")
+    secs = [x[0] for x in xs]
+    med, mse = st.median(secs), st.mean(x[1] for x in xs)
+    gflops = 60000 * flop / med / 1e9
+    mark = "" if abs(mse / base_mse - 1) <= 0.05 else " (over 5% from aelab: void)"
+    print(f"| {name} | {med:.2f} | {min(secs):.2f}-{max(secs):.2f} | {base / med:.2f} | "
+          f"{mse:.5f}{mark} | {gflops:.1f} | {100 * gflops / peak:.0f}% |")
 PY
 rm -rf "$TMP"

@@ -54,18 +54,7 @@ if [ "${CALLGRIND:-1}" = 1 ]; then
 fi
 
 # The machine's FP32 peak for one thread, as the best SGEMM PyTorch reaches here.
-(cd bench/pytorch && "${PY[@]}" - "$THREADS" > "$TMP/peak" <<'PY'
-import sys, time, torch
-torch.set_num_threads(int(sys.argv[1]))
-a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-times = []
-for _ in range(8):
-    t = time.perf_counter()
-    a @ b
-    times.append(time.perf_counter() - t)
-print(2 * 2048 ** 3 / min(times) / 1e9)
-PY
-)
+(cd bench/pytorch && "${PY[@]}" sgemm_peak.py "$THREADS" > "$TMP/peak")
 
 python3 - "$TMP" "$ROUNDS" "$THREADS" <<'PY' | tee bench/results.md
 import csv, glob, json, os, re, statistics as st, sys, platform
