@@ -1,5 +1,5 @@
 # Sourced by the bench scripts: the release build of aelab, and bench/.venv with PyTorch from
-# PyPI if it is missing. Leaves ROUNDS (default 3) and TMP (a scratch folder) set.
+# PyPI if it is missing. Leaves ROUNDS (default 3, unless the script set it) and TMP (a scratch folder) set.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROUNDS="${ROUNDS:-3}"

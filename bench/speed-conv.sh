@@ -30,7 +30,7 @@ def aelab(r):
 def torch(r):
     run = json.load(open(f"{tmp}/torch-{r}.json"))
     return run["sec_per_epoch"][0], run["test_mse"]
-# The forward multiply-adds aelab counts for the network (its log), times 3 for the forward
+# The forward FLOPs aelab counts for the network (its log), times 3 for the forward
 # and the two backward products (input and weight gradients).
 mflop = float(re.search(r"([0-9.]+) MFLOP per image forward", open(f"{tmp}/aelab-1.log").read()).group(1))
 flop = 3 * mflop * 1e6

@@ -4,7 +4,7 @@
 //! it trains on, against a translation done by hand.
 
 use ae_core::data::{DataConfig, Dataset};
-use ae_core::eval::classifier::{shifted, Classifier, FEATURES, SHIFT};
+use ae_core::eval::classifier::{rate, shifted, Classifier, FEATURES, SHIFT};
 use ae_core::eval::frechet::frechet_distance;
 use ae_core::rng::{Purpose, Streams};
 use candle_core::{Device, Tensor};
@@ -127,4 +127,16 @@ fn each_image_is_shifted_by_its_own_offset_with_zeros_where_nothing_moved_in() {
     // The draws move the images, differently from one another.
     assert!(offsets.iter().any(|&o| o != (0, 0)), "{offsets:?}");
     assert!(offsets.iter().any(|&o| o != offsets[0]), "{offsets:?}");
+}
+
+#[test]
+fn the_rate_drops_to_a_tenth_for_the_last_third_of_the_epochs() {
+    let rates = |epochs: usize| (0..epochs).map(|e| rate(e, epochs)).collect::<Vec<_>>();
+    assert_eq!(rates(1), [1e-3]);
+    assert_eq!(rates(2), [1e-3, 1e-3]);
+    assert_eq!(rates(3), [1e-3, 1e-3, 1e-4]);
+    assert_eq!(rates(6), [1e-3, 1e-3, 1e-3, 1e-3, 1e-4, 1e-4]);
+    let ten = rates(10);
+    assert_eq!(ten[..7], [1e-3; 7]);
+    assert_eq!(ten[7..], [1e-4; 3]);
 }

@@ -225,9 +225,19 @@ fn classifier_fd_judges_samples_with_a_classifier_trained_once() {
 fn the_classifier_command_trains_the_classifier_the_runs_then_load() {
     let out = tempfile::tempdir().unwrap();
     let outs = out.path().to_str().unwrap();
-    let mut args = vec!["classifier", "experiments/ae.yaml", "--out", outs];
-    args.extend_from_slice(SMALL);
-    let o = ae_runner(&args);
+    // Only for runs that judge their samples: ae.yaml's do not.
+    let mut cmd = vec!["classifier", "experiments/ae.yaml", "--out", outs];
+    cmd.extend_from_slice(SMALL);
+    let refused = ae_runner(&cmd);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("--set eval.classifier_fd=true"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.path().join(".classifier").exists());
+    cmd.extend_from_slice(&["--set", "eval.classifier_fd=true"]);
+    let o = ae_runner(&cmd);
     assert!(o.status.success(), "{}", stderr(&o));
     let printed = stdout(&o);
     let (dir, acc) = printed
@@ -255,7 +265,7 @@ fn the_classifier_command_trains_the_classifier_the_runs_then_load() {
     // A second call finds the same classifier and writes nothing.
     let file = dir.join("classifier.safetensors");
     let written = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let again = ae_runner(&[&["classifier", "experiments/ae.yaml", "--out", outs], SMALL].concat());
+    let again = ae_runner(&cmd);
     assert_eq!(stdout(&again), printed);
     assert_eq!(
         std::fs::metadata(&file).unwrap().modified().unwrap(),

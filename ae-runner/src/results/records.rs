@@ -23,8 +23,8 @@ pub struct RunRecord {
     pub values: Vec<(String, String)>,
     pub status: String,
     pub seconds: Option<f64>,
-    /// The mean of metrics.csv's `seconds` over the run's epochs: what one epoch of training
-    /// cost, without the evaluation that `seconds` also counts.
+    /// The mean of metrics.csv's `seconds` over the run's epochs: what one epoch cost, its
+    /// validation pass included, without the final test and evaluation that `seconds` counts.
     pub epoch_seconds: Option<f64>,
     pub test: Vec<(String, f64)>,
     pub message: Option<String>,

@@ -27,7 +27,7 @@ pub fn stat(xs: &[f64]) -> Stat {
 pub struct Group {
     pub values: Vec<(String, String)>,
     pub stats: BTreeMap<String, Stat>,
-    /// The finished runs' seconds per epoch of training (see `RunRecord::epoch_seconds`).
+    /// The finished runs' seconds per epoch (see `RunRecord::epoch_seconds`).
     pub epoch_seconds: Option<Stat>,
     pub finished: usize,
     pub runs: usize,

@@ -26,11 +26,11 @@ fn markdown(header: &[String], rows: &[Vec<String>]) -> String {
 /// A header and rows of cells.
 pub type Table = (Vec<String>, Vec<Vec<String>>);
 
-/// The column of the grouped tables with the runs' seconds per epoch of training.
+/// The column of the grouped tables with the runs' seconds per epoch.
 const EPOCH_SECONDS: &str = "s/epoch";
 
 /// The rows of summary.csv, with its header: run, swept values, status, seconds (the whole
-/// run), epoch_seconds (one epoch of training, on average), test metrics.
+/// run), epoch_seconds (one epoch, on average), test metrics.
 pub fn table(runs: &[RunRecord]) -> Table {
     let keys = keys(runs);
     let metrics = metric_names(runs);
@@ -53,7 +53,7 @@ pub fn table(runs: &[RunRecord]) -> Table {
             row.push(r.seconds.map(|s| format!("{s:.1}")).unwrap_or_default());
             row.push(
                 r.epoch_seconds
-                    .map(|s| format!("{s:.2}"))
+                    .map(|s| format!("{s:.3}"))
                     .unwrap_or_default(),
             );
             row.extend(metrics.iter().map(|m| {
@@ -70,7 +70,7 @@ pub fn table(runs: &[RunRecord]) -> Table {
 }
 
 /// summary.md's table: one row per combination of the swept keys but the seed, each metric's
-/// mean ± std over seeds and the seconds per epoch of training, then the means over task keys
+/// mean ± std over seeds and the seconds per epoch, then the means over task keys
 /// ([`TASK_KEYS`]); and the line to put under it for the metrics the same in every run, which
 /// have no column.
 pub fn grouped_table(runs: &[RunRecord]) -> (Table, Option<String>) {
