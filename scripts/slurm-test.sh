@@ -32,6 +32,7 @@ def rows(path):
         r = list(csv.DictReader(f))
     for row in r:
         row.pop("seconds", None)
+        row.pop("epoch_seconds", None)
     return r
 one, merged = rows(sys.argv[1]), rows(sys.argv[2])
 assert len(one) == 4, one
