@@ -244,9 +244,12 @@ fn cvae_on_both_backbones_samples_a_row_per_class() {
 }
 
 #[test]
-fn wae_samples_its_prior() {
-    let extra = ["--set", "sweep={}"];
-    run_variant_with("wae", "wae", &[], true, &extra);
+fn wae_samples_its_prior_on_both_backbones() {
+    for arch in ["mlp", "conv"] {
+        let set = format!("model.arch={arch}");
+        let extra = ["--set", "sweep={}", "--set", set.as_str()];
+        run_variant_with("wae", "wae", &[], true, &extra);
+    }
 }
 
 #[test]
