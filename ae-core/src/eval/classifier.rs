@@ -96,8 +96,8 @@ impl Classifier {
     }
 
     /// `epochs` passes of Adam over `images` [n, pixels] and their `labels` (u32), shuffled
-    /// and [`shifted`] from `seed`; returns the mean cross-entropy of each epoch. Gradients are recorded even
-    /// when the caller evaluates inside `no_grad`.
+    /// and [`shifted`] from `seed`; returns the mean cross-entropy of each epoch. Gradients are
+    /// recorded even when the caller evaluates inside `no_grad`.
     pub fn train(
         &mut self,
         images: &Tensor,

@@ -6,9 +6,10 @@
 //! first use and kept under the output folder, `<out>/.classifier/<key>/classifier.safetensors`,
 //! for every later run and evaluation on the same data.
 
+use super::data_of;
 use crate::config::Experiment;
 use crate::results::files::{sync_rename, tmp_path};
-use ae_core::data::{Binarize, DataConfig, Dataset};
+use ae_core::data::{Binarize, Dataset};
 use ae_core::eval::classifier::{Classifier, SHIFT};
 use ae_core::eval::frechet::frechet_distance;
 use anyhow::{Context, Result};
@@ -39,22 +40,21 @@ fn folder(out: &Path, data: &Dataset, dataset: &str, source: &str, n: usize) -> 
     ))
 }
 
-/// The classifier that judges the samples of `exp`'s runs, whose evaluation data `data` were
-/// made from `data_cfg`: loaded from under the output folder `out` or trained there now; with
-/// its folder and its test accuracy.
+/// The classifier that judges the samples of `exp`'s runs, on their evaluation data `data`
+/// (made from [`data_of`]): loaded from under the output folder `out` or trained there now;
+/// with its folder and its test accuracy.
 pub fn of_experiment(
     out: &Path,
     exp: &Experiment,
-    data_cfg: &DataConfig,
     data: &Dataset,
 ) -> Result<(Classifier, PathBuf, f64)> {
-    let (dataset, source) = names(exp, data_cfg);
+    let (dataset, source) = names(exp);
     classifier(out, data, (&dataset, &source), exp.eval.classifier_images)
 }
 
 /// The folder [`of_experiment`] keeps that classifier in.
-pub fn folder_of(out: &Path, exp: &Experiment, data_cfg: &DataConfig, data: &Dataset) -> PathBuf {
-    let (dataset, source) = names(exp, data_cfg);
+pub fn folder_of(out: &Path, exp: &Experiment, data: &Dataset) -> PathBuf {
+    let (dataset, source) = names(exp);
     folder(
         out,
         data,
@@ -65,7 +65,8 @@ pub fn folder_of(out: &Path, exp: &Experiment, data_cfg: &DataConfig, data: &Dat
 }
 
 /// The dataset's name and the description of what made its images (see [`folder`]).
-fn names(exp: &Experiment, data_cfg: &DataConfig) -> (String, String) {
+fn names(exp: &Experiment) -> (String, String) {
+    let data_cfg = data_of(exp);
     let dataset = format!("{:?}", exp.data.dataset).to_lowercase();
     // Fixed binarisation draws from the seed: its test images are the seed's.
     let seed = match exp.data.binarize {

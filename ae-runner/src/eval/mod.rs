@@ -171,7 +171,7 @@ fn evaluate_without_grad(
             // run folder given to `ae-runner eval`).
             let run = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
             let root = run.parent().and_then(Path::parent).unwrap_or(&run);
-            let (c, _, acc) = judge::of_experiment(root, exp, &data_cfg, &data)?;
+            let (c, _, acc) = judge::of_experiment(root, exp, &data)?;
             let test = c.features(&data.test.images)?;
             let mut found = vec![("classifier_acc".to_string(), acc)];
             // Every class as often; judged against the label asked for where the model reads it.

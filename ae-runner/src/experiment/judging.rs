@@ -40,17 +40,14 @@ pub fn classifiers(
     for run in judged {
         let exp = &run.exp;
         let device = cache.device(device.unwrap_or(&exp.train.device))?;
-        let data_cfg = data_of(exp);
         let streams = Streams::new(exp.train.seed);
-        let data = cache.get(&data_cfg, &device, &streams, exp.train.seed)?;
+        let data = cache.get(&data_of(exp), &device, &streams, exp.train.seed)?;
         // Runs that differ only in the model share one.
-        if found
-            .iter()
-            .any(|(d, _)| *d == judge::folder_of(out, exp, &data_cfg, &data))
-        {
+        let dir = judge::folder_of(out, exp, &data);
+        if found.iter().any(|(d, _)| *d == dir) {
             continue;
         }
-        let (_, dir, acc) = judge::of_experiment(out, exp, &data_cfg, &data)?;
+        let (_, _, acc) = judge::of_experiment(out, exp, &data)?;
         found.push((dir, acc));
     }
     Ok(found)

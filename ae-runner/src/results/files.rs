@@ -6,6 +6,10 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// metrics.csv's column of each epoch's seconds (written by `run::epochs`, read back by the
+/// summary's seconds per epoch).
+pub const SECONDS: &str = "seconds";
+
 /// metrics.csv: the header comes from the first row's keys; every row is flushed at once, so a
 /// crashed run keeps every epoch it finished.
 pub struct MetricsCsv {

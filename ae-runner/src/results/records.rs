@@ -1,6 +1,7 @@
 //! The run folders of an experiment, read back from their files alone (run.json, config.yaml),
 //! so that a sharded or interrupted sweep is summarised from what is on disk.
 
+use crate::results::files::SECONDS;
 use crate::results::naming::show;
 use crate::results::status::Status;
 use crate::results::yaml;
@@ -83,7 +84,7 @@ fn collect(exp_dir: &Path) -> Result<Vec<RunRecord>> {
 /// or an epoch.
 fn mean_epoch_seconds(run_dir: &Path) -> Option<f64> {
     let mut r = csv::Reader::from_path(run_dir.join("metrics.csv")).ok()?;
-    let col = r.headers().ok()?.iter().position(|h| h == "seconds")?;
+    let col = r.headers().ok()?.iter().position(|h| h == SECONDS)?;
     let xs: Vec<f64> = r
         .records()
         .filter_map(|rec| rec.ok()?.get(col)?.parse().ok())

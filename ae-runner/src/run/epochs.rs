@@ -2,7 +2,7 @@
 //! metrics and the final weights. Stops with [`Diverged`] or [`Interrupted`].
 
 use crate::config::{Experiment, TestWeights};
-use crate::results::files::{write_atomic, write_row_csv, MetricsCsv};
+use crate::results::files::{write_atomic, write_row_csv, MetricsCsv, SECONDS};
 use crate::results::plot::write_curves;
 use crate::results::report::{self, EPOCH_PICTURES};
 use crate::run::board::{basic_rows, Board};
@@ -40,7 +40,6 @@ pub struct Diverged {
 /// The columns of metrics.csv that every row has, whatever the model (its own terms come
 /// between the epoch and the seconds, named by the first row).
 const EPOCH: &str = "epoch";
-const SECONDS: &str = "seconds";
 const RATE: &str = "images_per_sec";
 
 /// Gives `<dir>/metrics.csv` a header if the run ended before its first epoch's row (the

@@ -172,6 +172,13 @@ pub struct EvalArgs {
     /// Override an eval.* key (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    #[command(flatten)]
+    pub on: Hardware,
+}
+
+/// Where the commands that evaluate (`eval`, `classifier`) compute, unless the run says.
+#[derive(Args)]
+pub struct Hardware {
     /// auto | cpu | cuda | cuda:N (default: the run's train.device).
     #[arg(long)]
     pub device: Option<String>,
@@ -190,12 +197,8 @@ pub struct ClassifierArgs {
     /// The output folder the runs write to: the classifier goes to OUT/.classifier/.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
-    /// auto | cpu | cuda | cuda:N (default: the run's train.device).
-    #[arg(long)]
-    pub device: Option<String>,
-    /// CPU threads (0: every core; default: the run's train.threads).
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub on: Hardware,
 }
 
 #[derive(Args)]

@@ -136,8 +136,8 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
     // One cache for all the runs: the data are read, and the pixel classifiers fit, once.
     let mut cache = DataCache::default();
     for dir in &a.runs {
-        let device = a.device.as_deref();
-        let metrics = reeval::rerun(dir, &sets, device, a.threads, &mut cache)?;
+        let device = a.on.device.as_deref();
+        let metrics = reeval::rerun(dir, &sets, device, a.on.threads, &mut cache)?;
         println!("evaluated: {}", dir.display());
         print_test(&metrics);
     }
@@ -152,7 +152,7 @@ fn eval(a: EvalArgs) -> anyhow::Result<u8> {
 
 fn train_classifiers(a: ClassifierArgs) -> anyhow::Result<u8> {
     let plan = plan(&a.experiment, &a.sets)?;
-    let found = judging::classifiers(&plan, &a.out, a.device.as_deref(), a.threads)?;
+    let found = judging::classifiers(&plan, &a.out, a.on.device.as_deref(), a.on.threads)?;
     for (dir, acc) in found {
         println!("{}: test accuracy {acc:.4}", dir.display());
     }
