@@ -29,3 +29,84 @@ pub(crate) fn f32_slice_mut<'a>(
 pub(crate) fn parallel(len: usize) -> bool {
     len >= 1 << 16 && candle_core::utils::get_num_threads() > 1
 }
+
+/// A read-only f32 matrix for [`sgemm`]: its elements from the first on, and the distance
+/// between consecutive rows and between consecutive columns (a transpose swaps the two).
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a> {
+    pub data: &'a [f32],
+    pub row: usize,
+    pub col: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        Self {
+            data,
+            row: cols,
+            col: 1,
+        }
+    }
+
+    /// The transpose of [`Self::rows`].
+    pub fn t(self) -> Self {
+        Self {
+            row: self.col,
+            col: self.row,
+            ..self
+        }
+    }
+
+    /// Whether an `r` x `c` matrix with these strides lies inside `data`.
+    fn holds(&self, r: usize, c: usize) -> bool {
+        r == 0 || c == 0 || (r - 1) * self.row + (c - 1) * self.col < self.data.len()
+    }
+}
+
+/// `dst = a b` (or `dst += a b` when `accumulate`) for `a`: m x k, `b`: k x n and `dst`: a
+/// row-major m x n, with the GEMM candle uses on the CPU, on the threads candle is given.
+pub(crate) fn sgemm(
+    dst: &mut [f32],
+    a: Mat,
+    b: Mat,
+    (m, k, n): (usize, usize, usize),
+    accumulate: bool,
+) {
+    assert!(
+        dst.len() >= m * n && a.holds(m, k) && b.holds(k, n),
+        "sgemm: {m}x{k} by {k}x{n} does not fit its buffers"
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // candle's rule: one thread runs the GEMM inline, more go to its pool.
+    let parallelism = match candle_core::utils::get_num_threads() {
+        1 => gemm::Parallelism::None,
+        t => gemm::Parallelism::Rayon(t),
+    };
+    // SAFETY: the assert above keeps every element the strides reach inside its slice.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col as isize,
+            a.row as isize,
+            b.data.as_ptr(),
+            b.col as isize,
+            b.row as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}

@@ -10,7 +10,7 @@
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
 use crate::activation::Activation;
-use crate::cpu::{f32_slice, parallel};
+use crate::cpu::{f32_slice, parallel, sgemm, Mat};
 use crate::grad::param;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
@@ -48,10 +48,10 @@ fn strided_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32
     }
 }
 
-/// Row and column strides of a rank-2 layout, as the gemm crate takes them.
-fn strides(l: &Layout) -> (isize, isize) {
+/// Row and column strides of a rank-2 layout.
+fn strides(l: &Layout) -> (usize, usize) {
     let s = l.stride();
-    (s[0] as isize, s[1] as isize)
+    (s[0], s[1])
 }
 
 impl CustomOp3 for Dense {
@@ -88,32 +88,18 @@ impl CustomOp3 for Dense {
             y.extend((0..out).map(|j| b[j * b_stride]));
         }
         let ((x_rs, x_cs), (w_rs, w_cs)) = (strides(xl), strides(wl));
-        // SAFETY: the pointers and strides describe the candle layouts checked above, and y
-        // holds n * out elements in row-major order.
-        unsafe {
-            gemm::gemm(
-                n,
-                out,
-                k,
-                y.as_mut_ptr(),
-                1,
-                out as isize,
-                true,
-                x.as_ptr(),
-                x_cs,
-                x_rs,
-                // W^T: its element (i, j) is W[j, i].
-                w.as_ptr(),
-                w_rs,
-                w_cs,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                parallelism(),
-            )
-        }
+        let x = Mat {
+            data: x,
+            row: x_rs,
+            col: x_cs,
+        };
+        // W^T: its element (i, j) is W[j, i].
+        let w = Mat {
+            data: w,
+            row: w_rs,
+            col: w_cs,
+        };
+        sgemm(&mut y, x, w.t(), (n, k, out), true);
         let act = self.0;
         if parallel(y.len()) {
             y.par_chunks_mut(1 << 14).for_each(|y| act.forward_slice(y));
@@ -144,14 +130,6 @@ impl CustomOp3 for Dense {
         let dw = dz.t()?.matmul(&x.detach())?;
         let db = dz.apply_op1_no_bwd(&ColumnSum)?;
         Ok((dx, Some(dw), Some(db)))
-    }
-}
-
-/// candle's rule: one thread runs the GEMM inline, more go to its pool.
-fn parallelism() -> gemm::Parallelism {
-    match candle_core::utils::get_num_threads() {
-        1 => gemm::Parallelism::None,
-        n => gemm::Parallelism::Rayon(n),
     }
 }
 

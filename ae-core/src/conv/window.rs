@@ -1,0 +1,136 @@
+//! The geometry every conv layer of aelab shares: a kernel-4 window moved in steps of 2 over a
+//! map padded by 1, which links each position of a small map to 16 taps of a large one (a
+//! convolution reads the large map, its transpose writes it). Maps are channels last, so a tap
+//! is a run of `c` contiguous values.
+
+use rayon::prelude::*;
+
+pub(crate) const KERNEL: usize = 4;
+pub(crate) const TAPS: usize = KERNEL * KERNEL;
+
+/// The side of a feature map after one stride-2 convolution (kernel 4, padding 1).
+pub(crate) fn halve(side: usize) -> usize {
+    (side + 2 - KERNEL) / 2 + 1
+}
+
+/// A large map of `large` (height, width) under a small one of `small`, `c` channels each.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Window {
+    pub large: (usize, usize),
+    pub small: (usize, usize),
+    pub c: usize,
+}
+
+impl Window {
+    /// Values of one image's large map.
+    pub fn large_len(&self) -> usize {
+        self.large.0 * self.large.1 * self.c
+    }
+
+    /// Values of one image's columns: for each small position, its 16 taps of `c` values.
+    pub fn cols_len(&self) -> usize {
+        self.small.0 * self.small.1 * TAPS * self.c
+    }
+
+    /// For every (small position, tap), row-major each, the large position it reads, or None
+    /// where the window hangs over the padding.
+    fn taps(&self) -> impl Iterator<Item = Option<usize>> + '_ {
+        let (h, w) = (self.large.0 as isize, self.large.1 as isize);
+        let (sh, sw) = self.small;
+        (0..sh * sw).flat_map(move |p| {
+            let (oy, ox) = ((p / sw) as isize, (p % sw) as isize);
+            (0..TAPS).map(move |t| {
+                let (y, x) = (
+                    2 * oy + (t / KERNEL) as isize - 1,
+                    2 * ox + (t % KERNEL) as isize - 1,
+                );
+                (0 <= y && y < h && 0 <= x && x < w).then(|| (y * w + x) as usize)
+            })
+        })
+    }
+
+    /// im2col: every image's columns from its large map (zeros over the padding).
+    pub fn gather(&self, large: &[f32], cols: &mut [f32]) {
+        let c = self.c;
+        per_image(
+            large,
+            self.large_len(),
+            cols,
+            self.cols_len(),
+            |large, cols| {
+                for (tap, out) in self.taps().zip(cols.chunks_exact_mut(c)) {
+                    match tap {
+                        // One channel (the image) by hand: copy_from_slice would call
+                        // memcpy for every value.
+                        Some(at) if c == 1 => out[0] = large[at],
+                        Some(at) => out.copy_from_slice(&large[at * c..(at + 1) * c]),
+                        None => out.fill(0.0),
+                    }
+                }
+            },
+        );
+    }
+
+    /// col2im: every image's columns added onto its large map (the padding's dropped).
+    pub fn scatter_add(&self, cols: &[f32], large: &mut [f32]) {
+        let c = self.c;
+        per_image(
+            cols,
+            self.cols_len(),
+            large,
+            self.large_len(),
+            |cols, large| {
+                for (tap, from) in self.taps().zip(cols.chunks_exact(c)) {
+                    if let Some(at) = tap {
+                        let to = &mut large[at * c..(at + 1) * c];
+                        to.iter_mut().zip(from).for_each(|(l, f)| *l += f);
+                    }
+                }
+            },
+        );
+    }
+
+    /// For the plain-op path: the flat position in the large map padded by 1 on each side of
+    /// every (small position, tap), which candle's `index_select` and `index_add` take.
+    pub fn padded_index(&self) -> Vec<u32> {
+        let wp = self.large.1 + 2;
+        let (sh, sw) = self.small;
+        let mut idx = Vec::with_capacity(sh * sw * TAPS);
+        for oy in 0..sh {
+            for ox in 0..sw {
+                for ky in 0..KERNEL {
+                    for kx in 0..KERNEL {
+                        idx.push(((2 * oy + ky) * wp + 2 * ox + kx) as u32);
+                    }
+                }
+            }
+        }
+        idx
+    }
+}
+
+/// `f` on each image's slice of `from` (`a` values an image) and of `to` (`b` values), across
+/// the thread pool when the pass is large enough to pay for it.
+fn per_image(
+    from: &[f32],
+    a: usize,
+    to: &mut [f32],
+    b: usize,
+    f: impl Fn(&[f32], &mut [f32]) + Sync,
+) {
+    assert!(
+        from.len().is_multiple_of(a) && from.len() / a * b == to.len(),
+        "conv window: {} values do not fit {}",
+        from.len(),
+        to.len()
+    );
+    if crate::cpu::parallel(to.len()) {
+        from.par_chunks(a)
+            .zip(to.par_chunks_mut(b))
+            .for_each(|(x, y)| f(x, y));
+    } else {
+        from.chunks(a)
+            .zip(to.chunks_mut(b))
+            .for_each(|(x, y)| f(x, y));
+    }
+}
