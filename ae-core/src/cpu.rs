@@ -65,8 +65,29 @@ impl<'a> Mat<'a> {
 }
 
 /// `dst = a b` (or `dst += a b` when `accumulate`) for `a`: m x k, `b`: k x n and `dst`: a
-/// row-major m x n, with the GEMM candle uses on the CPU, on the threads candle is given.
-pub(crate) fn sgemm(
+/// row-major m x n, with the GEMM candle uses on the CPU, on the threads candle is given
+/// (candle's rule: one thread runs it inline, more go to its pool).
+pub(crate) fn sgemm(dst: &mut [f32], a: Mat, b: Mat, mkn: (usize, usize, usize), accumulate: bool) {
+    let parallelism = match candle_core::utils::get_num_threads() {
+        1 => gemm::Parallelism::None,
+        t => gemm::Parallelism::Rayon(t),
+    };
+    gemm_on(parallelism, dst, a, b, mkn, accumulate)
+}
+
+/// [`sgemm`] on the calling thread alone, for callers that share the work out themselves.
+pub(crate) fn sgemm_here(
+    dst: &mut [f32],
+    a: Mat,
+    b: Mat,
+    mkn: (usize, usize, usize),
+    accumulate: bool,
+) {
+    gemm_on(gemm::Parallelism::None, dst, a, b, mkn, accumulate)
+}
+
+fn gemm_on(
+    parallelism: gemm::Parallelism,
     dst: &mut [f32],
     a: Mat,
     b: Mat,
@@ -80,11 +101,6 @@ pub(crate) fn sgemm(
     if m == 0 || n == 0 {
         return;
     }
-    // candle's rule: one thread runs the GEMM inline, more go to its pool.
-    let parallelism = match candle_core::utils::get_num_threads() {
-        1 => gemm::Parallelism::None,
-        t => gemm::Parallelism::Rayon(t),
-    };
     // SAFETY: the assert above keeps every element the strides reach inside its slice.
     unsafe {
         gemm::gemm(

@@ -11,7 +11,7 @@
 
 use super::window::{Window, TAPS};
 use crate::activation::Activation;
-use crate::cpu::{f32_slice, parallel, sgemm, Mat};
+use crate::cpu::{f32_slice, sgemm_here, Mat};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -55,7 +55,7 @@ impl CustomOp3 for ConvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let win = self.window;
+        let (win, act) = (self.window, self.act);
         let (n, co, ci) = (xl.dims()[0], wl.dims()[0], win.c);
         check(self.name(), xl, &[n, win.large.0, win.large.1, ci])?;
         check(self.name(), wl, &[co, ci, 4, 4])?;
@@ -66,25 +66,24 @@ impl CustomOp3 for ConvOp {
             f32_slice(bs, bl, "conv bias")?,
         );
         let (k, l, bn) = (TAPS * ci, win.small.0 * win.small.1, block(&win));
+        let g = group(n, bn);
         // [out, in, tap] -> [out, tap, in], the order of a gathered row.
         let wt = swap_last(w, (co, ci, TAPS));
         let mut y = biased(b, n * l);
-        let mut cols = vec![0f32; bn * win.cols_len()];
-        for (xb, yb) in x
-            .chunks(bn * win.large_len())
-            .zip(y.chunks_mut(bn * l * co))
-        {
-            let (m, cols) = (yb.len() / co, &mut cols[..yb.len() / co * k]);
-            win.gather(xb, cols);
-            sgemm(
-                yb,
-                Mat::rows(cols, k),
-                Mat::rows(&wt, k).t(),
-                (m, k, co),
-                true,
-            );
-        }
-        activate(self.act, &mut y);
+        let (xn, yn) = (win.large_len(), l * co);
+        x.par_chunks(g * xn)
+            .zip(y.par_chunks_mut(g * yn))
+            .for_each(|(xg, yg)| {
+                let mut cols = vec![0f32; bn * win.cols_len()];
+                for (xb, yb) in xg.chunks(bn * xn).zip(yg.chunks_mut(bn * yn)) {
+                    let m = yb.len() / co;
+                    let cols = &mut cols[..m * k];
+                    win.gather(xb, cols);
+                    let (a, w) = (Mat::rows(cols, k), Mat::rows(&wt, k).t());
+                    sgemm_here(yb, a, w, (m, k, co), true);
+                    act.forward_slice(yb);
+                }
+            });
         Ok((
             CpuStorage::F32(y),
             Shape::from((n, win.small.0, win.small.1, co)),
@@ -99,41 +98,47 @@ impl CustomOp3 for ConvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (win, wants_dx) = (self.window, x.track_op());
-        let (co, ci) = (w.dim(0)?, win.c);
+        let (win, act, wants_dx) = (self.window, self.act, x.track_op());
+        let (n, co, ci) = (x.dim(0)?, w.dim(0)?, win.c);
         let (k, l, bn) = (TAPS * ci, win.small.0 * win.small.1, block(&win));
+        let g = group(n, bn);
+        let (xn, zn) = (win.large_len(), l * co);
         let (dx, dw, db) = on_values([x, w, y, dy], |[x, w, y, dy]| {
-            let dz = through(self.act, y, dy);
             let wt = swap_last(w, (co, ci, TAPS));
-            let mut dwt = vec![0f32; co * k];
             let mut dx = vec![0f32; if wants_dx { x.len() } else { 0 }];
-            let mut cols = vec![0f32; bn * win.cols_len()];
-            let mut dcols = vec![0f32; if wants_dx { cols.len() } else { 0 }];
-            let (xn, zn) = (bn * win.large_len(), bn * l * co);
-            for (i, (xb, zb)) in x.chunks(xn).zip(dz.chunks(zn)).enumerate() {
-                let m = zb.len() / co;
-                let cols = &mut cols[..m * k];
-                win.gather(xb, cols);
-                sgemm(
-                    &mut dwt,
-                    Mat::rows(zb, co).t(),
-                    Mat::rows(cols, k),
-                    (co, m, k),
-                    i > 0,
-                );
-                if wants_dx {
-                    let dcols = &mut dcols[..m * k];
-                    sgemm(
-                        dcols,
-                        Mat::rows(zb, co),
-                        Mat::rows(&wt, k),
-                        (m, co, k),
-                        false,
-                    );
-                    win.scatter_add(dcols, &mut dx[i * xn..i * xn + xb.len()]);
-                }
-            }
-            let db = column_sum(&dz, co);
+            let parts: Vec<(Vec<f32>, Vec<f32>)> = x
+                .par_chunks(g * xn)
+                .zip(y.par_chunks(g * zn))
+                .zip(dy.par_chunks(g * zn))
+                .zip(parts_of(&mut dx, g * xn, n.div_ceil(g)))
+                .map(|(((xg, yg), dyg), mut dxg)| {
+                    let (mut dwt, mut db) = (vec![0f32; co * k], vec![0f32; co]);
+                    let mut cols = vec![0f32; bn * win.cols_len()];
+                    let mut dcols = vec![0f32; if wants_dx { cols.len() } else { 0 }];
+                    let mut dz = vec![0f32; bn * zn];
+                    let blocks = xg
+                        .chunks(bn * xn)
+                        .zip(yg.chunks(bn * zn))
+                        .zip(dyg.chunks(bn * zn));
+                    for (j, ((xb, yb), dyb)) in blocks.enumerate() {
+                        let m = yb.len() / co;
+                        let (cols, dz) = (&mut cols[..m * k], &mut dz[..yb.len()]);
+                        through(act, yb, dyb, dz);
+                        add_column_sum(&mut db, dz);
+                        win.gather(xb, cols);
+                        let (a, c) = (Mat::rows(dz, co).t(), Mat::rows(cols, k));
+                        sgemm_here(&mut dwt, a, c, (co, m, k), true);
+                        if let Some(dxg) = dxg.as_deref_mut() {
+                            let dcols = &mut dcols[..m * k];
+                            let (a, w) = (Mat::rows(dz, co), Mat::rows(&wt, k));
+                            sgemm_here(dcols, a, w, (m, co, k), false);
+                            win.scatter_add(dcols, &mut dxg[j * bn * xn..][..xb.len()]);
+                        }
+                    }
+                    (dwt, db)
+                })
+                .collect();
+            let (dwt, db) = sum_in_order(parts);
             (dx, swap_last(&dwt, (co, TAPS, ci)), db)
         })?;
         gradients(x, w, (dx, dw, db), wants_dx)
@@ -154,7 +159,7 @@ impl CustomOp3 for DeconvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let win = self.window;
+        let (win, act) = (self.window, self.act);
         let (n, ci, co) = (xl.dims()[0], wl.dims()[0], win.c);
         check(self.name(), xl, &[n, win.small.0, win.small.1, ci])?;
         check(self.name(), wl, &[ci, co, 4, 4])?;
@@ -165,25 +170,29 @@ impl CustomOp3 for DeconvOp {
             f32_slice(bs, bl, "conv-transpose bias")?,
         );
         let (k, p, bn) = (TAPS * co, win.small.0 * win.small.1, block(&win));
+        let g = group(n, bn);
         // [in, out, tap] -> [in, tap, out]: a row of taps, each a run of channels.
         let wt = swap_last(w, (ci, co, TAPS));
         let mut y = biased(b, n * win.large.0 * win.large.1);
-        let mut cols = vec![0f32; bn * win.cols_len()];
-        for (xb, yb) in x
-            .chunks(bn * p * ci)
-            .zip(y.chunks_mut(bn * win.large_len()))
-        {
-            let (m, cols) = (xb.len() / ci, &mut cols[..xb.len() / ci * k]);
-            sgemm(
-                cols,
-                Mat::rows(xb, ci),
-                Mat::rows(&wt, k),
-                (m, ci, k),
-                false,
-            );
-            win.scatter_add(cols, yb);
-        }
-        activate(self.act, &mut y);
+        let (xn, yn) = (p * ci, win.large_len());
+        x.par_chunks(g * xn)
+            .zip(y.par_chunks_mut(g * yn))
+            .for_each(|(xg, yg)| {
+                let mut cols = vec![0f32; bn * win.cols_len()];
+                for (xb, yb) in xg.chunks(bn * xn).zip(yg.chunks_mut(bn * yn)) {
+                    let m = xb.len() / ci;
+                    let cols = &mut cols[..m * k];
+                    sgemm_here(
+                        cols,
+                        Mat::rows(xb, ci),
+                        Mat::rows(&wt, k),
+                        (m, ci, k),
+                        false,
+                    );
+                    win.scatter_add(cols, yb);
+                    act.forward_slice(yb);
+                }
+            });
         Ok((
             CpuStorage::F32(y),
             Shape::from((n, win.large.0, win.large.1, co)),
@@ -198,43 +207,78 @@ impl CustomOp3 for DeconvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (win, wants_dx) = (self.window, x.track_op());
-        let (ci, co) = (w.dim(0)?, win.c);
+        let (win, act, wants_dx) = (self.window, self.act, x.track_op());
+        let (n, ci, co) = (x.dim(0)?, w.dim(0)?, win.c);
         let (k, p, bn) = (TAPS * co, win.small.0 * win.small.1, block(&win));
+        let g = group(n, bn);
+        let (xn, zn) = (p * ci, win.large_len());
         let (dx, dw, db) = on_values([x, w, y, dy], |[x, w, y, dy]| {
-            let dz = through(self.act, y, dy);
             let wt = swap_last(w, (ci, co, TAPS));
-            let mut dwt = vec![0f32; ci * k];
             let mut dx = vec![0f32; if wants_dx { x.len() } else { 0 }];
-            let mut dcols = vec![0f32; bn * win.cols_len()];
-            let (xn, zn) = (bn * p * ci, bn * win.large_len());
-            for (i, (xb, zb)) in x.chunks(xn).zip(dz.chunks(zn)).enumerate() {
-                let m = xb.len() / ci;
-                let dcols = &mut dcols[..m * k];
-                win.gather(zb, dcols);
-                sgemm(
-                    &mut dwt,
-                    Mat::rows(xb, ci).t(),
-                    Mat::rows(dcols, k),
-                    (ci, m, k),
-                    i > 0,
-                );
-                if wants_dx {
-                    let dxb = &mut dx[i * xn..i * xn + xb.len()];
-                    sgemm(
-                        dxb,
-                        Mat::rows(dcols, k),
-                        Mat::rows(&wt, k).t(),
-                        (m, k, ci),
-                        false,
-                    );
-                }
-            }
-            let db = column_sum(&dz, co);
+            let parts: Vec<(Vec<f32>, Vec<f32>)> = x
+                .par_chunks(g * xn)
+                .zip(y.par_chunks(g * zn))
+                .zip(dy.par_chunks(g * zn))
+                .zip(parts_of(&mut dx, g * xn, n.div_ceil(g)))
+                .map(|(((xg, yg), dyg), mut dxg)| {
+                    let (mut dwt, mut db) = (vec![0f32; ci * k], vec![0f32; co]);
+                    let mut dcols = vec![0f32; bn * win.cols_len()];
+                    let mut dz = vec![0f32; bn * zn];
+                    let blocks = xg
+                        .chunks(bn * xn)
+                        .zip(yg.chunks(bn * zn))
+                        .zip(dyg.chunks(bn * zn));
+                    for (j, ((xb, yb), dyb)) in blocks.enumerate() {
+                        let m = xb.len() / ci;
+                        let (dcols, dz) = (&mut dcols[..m * k], &mut dz[..yb.len()]);
+                        through(act, yb, dyb, dz);
+                        add_column_sum(&mut db, dz);
+                        win.gather(dz, dcols);
+                        let (a, c) = (Mat::rows(xb, ci).t(), Mat::rows(dcols, k));
+                        sgemm_here(&mut dwt, a, c, (ci, m, k), true);
+                        if let Some(dxg) = dxg.as_deref_mut() {
+                            let dxb = &mut dxg[j * bn * xn..][..xb.len()];
+                            let (a, w) = (Mat::rows(dcols, k), Mat::rows(&wt, k).t());
+                            sgemm_here(dxb, a, w, (m, k, ci), false);
+                        }
+                    }
+                    (dwt, db)
+                })
+                .collect();
+            let (dwt, db) = sum_in_order(parts);
             (dx, swap_last(&dwt, (ci, TAPS, co)), db)
         })?;
         gradients(x, w, (dx, dw, db), wants_dx)
     }
+}
+
+/// Images in each thread's share of a batch of `n`: one contiguous group per thread, a whole
+/// number of blocks each. Each group runs its GEMMs on one thread (a block's are too small to
+/// split), and its weight gradient is summed over its blocks in order and then over the groups
+/// in order, so a run gives the same bits whichever thread takes which group.
+fn group(n: usize, bn: usize) -> usize {
+    let threads = candle_core::utils::get_num_threads().max(1);
+    (n.div_ceil(threads).div_ceil(bn) * bn).max(1)
+}
+
+/// `groups` mutable parts of `len` values of the input gradient (the last one shorter), or
+/// as many Nones when it is not wanted (`v` empty).
+fn parts_of(v: &mut [f32], len: usize, groups: usize) -> Vec<Option<&mut [f32]>> {
+    match v.is_empty() {
+        true => (0..groups).map(|_| None).collect(),
+        false => v.chunks_mut(len).map(Some).collect(),
+    }
+}
+
+/// The groups' weight and bias gradients added up, the first group first.
+fn sum_in_order(parts: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
+    let mut parts = parts.into_iter();
+    let mut sum = parts.next().expect("a batch of at least one image");
+    for (dw, db) in parts {
+        sum.0.iter_mut().zip(dw).for_each(|(s, v)| *s += v);
+        sum.1.iter_mut().zip(db).for_each(|(s, v)| *s += v);
+    }
+    sum
 }
 
 /// An error unless a layout is contiguous and of the shape the layer was built for.
@@ -302,32 +346,20 @@ fn biased(b: &[f32], rows: usize) -> Vec<f32> {
     y
 }
 
-/// The activation in place, across the thread pool for a large batch.
-fn activate(act: Activation, y: &mut [f32]) {
-    if parallel(y.len()) {
-        y.par_chunks_mut(1 << 14).for_each(|y| act.forward_slice(y));
-    } else {
-        act.forward_slice(y);
-    }
-}
-
 /// The gradient before the activation, `dy * act'`, read off the activation's output `y`.
-fn through(act: Activation, y: &[f32], dy: &[f32]) -> Vec<f32> {
+fn through(act: Activation, y: &[f32], dy: &[f32], dz: &mut [f32]) {
     match act {
-        Activation::None => dy.to_vec(),
-        act => dy
-            .iter()
-            .zip(y)
-            .map(|(&d, &y)| d * act.derivative_from_output(y))
-            .collect(),
+        Activation::None => dz.copy_from_slice(dy),
+        act => {
+            let each = dz.iter_mut().zip(dy).zip(y);
+            each.for_each(|((z, &d), &y)| *z = d * act.derivative_from_output(y));
+        }
     }
 }
 
-/// The sum over the rows of a row-major matrix of `d` columns.
-fn column_sum(v: &[f32], d: usize) -> Vec<f32> {
-    let mut sum = vec![0f32; d];
-    for row in v.chunks_exact(d) {
+/// Adds the sums over the rows of a row-major matrix of `sum.len()` columns to `sum`.
+fn add_column_sum(sum: &mut [f32], v: &[f32]) {
+    for row in v.chunks_exact(sum.len()) {
         sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
     }
-    sum
 }

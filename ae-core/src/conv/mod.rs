@@ -375,15 +375,17 @@ mod tests {
         for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-5)] {
             let vb = VarBuilder::from_varmap(&vm, dtype, &dev);
             let acts = [Activation::None, Activation::Relu, Activation::Tanh];
-            let sizes = [(7, 7), (8, 6), (5, 9), (28, 28)];
-            for (k, ((h, w), act)) in sizes.into_iter().zip(acts.into_iter().cycle()).enumerate() {
+            // 40 images of 28x28 make several blocks of images, and a group for each thread.
+            let sizes = [(2, 7, 7), (2, 8, 6), (2, 5, 9), (40, 28, 28)];
+            for (k, ((n, h, w), act)) in sizes.into_iter().zip(acts.into_iter().cycle()).enumerate()
+            {
                 for tracked in [true, false] {
                     let tag = format!("{dtype:?}{k}{tracked}");
                     let (ho, wo) = (halve(h), halve(w));
                     let conv = Conv::new(vb.pp(format!("c{tag}")), 3, 4, (h, w))?;
                     let de = Deconv::new(vb.pp(format!("d{tag}")), 4, 3, (ho, wo), (h, w))?;
                     randomize(&vm)?;
-                    let x = Tensor::randn(0f32, 1., (2, 3, h, w), &dev)?.to_dtype(dtype)?;
+                    let x = Tensor::randn(0f32, 1., (n, 3, h, w), &dev)?.to_dtype(dtype)?;
                     let x = Var::from_tensor(&x)?;
                     let input = if tracked {
                         x.as_tensor().clone()
@@ -400,7 +402,7 @@ mod tests {
                     )?;
                     same_gradients(&mine, &theirs, [&x, &conv.weight, &conv.bias], tol)?;
 
-                    let z = Tensor::randn(0f32, 1., (2, 4, ho, wo), &dev)?.to_dtype(dtype)?;
+                    let z = Tensor::randn(0f32, 1., (n, 4, ho, wo), &dev)?.to_dtype(dtype)?;
                     let z = Var::from_tensor(&z)?;
                     let input = if tracked {
                         z.as_tensor().clone()
@@ -410,7 +412,7 @@ mod tests {
                     let mine = de
                         .forward(&input.permute((0, 2, 3, 1))?, act)?
                         .permute((0, 3, 1, 2))?;
-                    assert_eq!(mine.dims(), &[2, 3, h, w]);
+                    assert_eq!(mine.dims(), &[n, 3, h, w]);
                     // candle wants one output padding for both sides: crop a square one when
                     // they differ.
                     let op = (h - 2 * ho).max(w - 2 * wo);

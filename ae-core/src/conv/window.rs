@@ -3,8 +3,6 @@
 //! convolution reads the large map, its transpose writes it). Maps are channels last, so a tap
 //! is a run of `c` contiguous values.
 
-use rayon::prelude::*;
-
 pub(crate) const KERNEL: usize = 4;
 pub(crate) const TAPS: usize = KERNEL * KERNEL;
 
@@ -52,41 +50,46 @@ impl Window {
     /// im2col: every image's columns from its large map (zeros over the padding).
     pub fn gather(&self, large: &[f32], cols: &mut [f32]) {
         let c = self.c;
-        per_image(
-            large,
-            self.large_len(),
-            cols,
-            self.cols_len(),
-            |large, cols| {
-                for (tap, out) in self.taps().zip(cols.chunks_exact_mut(c)) {
-                    match tap {
-                        // One channel (the image) by hand: copy_from_slice would call
-                        // memcpy for every value.
-                        Some(at) if c == 1 => out[0] = large[at],
-                        Some(at) => out.copy_from_slice(&large[at * c..(at + 1) * c]),
-                        None => out.fill(0.0),
-                    }
+        self.check(large.len(), cols.len());
+        let images = large
+            .chunks(self.large_len())
+            .zip(cols.chunks_mut(self.cols_len()));
+        for (large, cols) in images {
+            for (tap, out) in self.taps().zip(cols.chunks_exact_mut(c)) {
+                match tap {
+                    // One channel (the image) by hand: copy_from_slice would call memcpy for
+                    // every value.
+                    Some(at) if c == 1 => out[0] = large[at],
+                    Some(at) => out.copy_from_slice(&large[at * c..(at + 1) * c]),
+                    None => out.fill(0.0),
                 }
-            },
-        );
+            }
+        }
     }
 
     /// col2im: every image's columns added onto its large map (the padding's dropped).
     pub fn scatter_add(&self, cols: &[f32], large: &mut [f32]) {
         let c = self.c;
-        per_image(
-            cols,
-            self.cols_len(),
-            large,
-            self.large_len(),
-            |cols, large| {
-                for (tap, from) in self.taps().zip(cols.chunks_exact(c)) {
-                    if let Some(at) = tap {
-                        let to = &mut large[at * c..(at + 1) * c];
-                        to.iter_mut().zip(from).for_each(|(l, f)| *l += f);
-                    }
+        self.check(large.len(), cols.len());
+        let images = cols
+            .chunks(self.cols_len())
+            .zip(large.chunks_mut(self.large_len()));
+        for (cols, large) in images {
+            for (tap, from) in self.taps().zip(cols.chunks_exact(c)) {
+                if let Some(at) = tap {
+                    let to = &mut large[at * c..(at + 1) * c];
+                    to.iter_mut().zip(from).for_each(|(l, f)| *l += f);
                 }
-            },
+            }
+        }
+    }
+
+    /// Both buffers hold the same whole number of images.
+    fn check(&self, large: usize, cols: usize) {
+        assert!(
+            large.is_multiple_of(self.large_len())
+                && large / self.large_len() * self.cols_len() == cols,
+            "conv window {self:?}: {large} map values do not fit {cols} column values"
         );
     }
 
@@ -106,31 +109,5 @@ impl Window {
             }
         }
         idx
-    }
-}
-
-/// `f` on each image's slice of `from` (`a` values an image) and of `to` (`b` values), across
-/// the thread pool when the pass is large enough to pay for it.
-fn per_image(
-    from: &[f32],
-    a: usize,
-    to: &mut [f32],
-    b: usize,
-    f: impl Fn(&[f32], &mut [f32]) + Sync,
-) {
-    assert!(
-        from.len().is_multiple_of(a) && from.len() / a * b == to.len(),
-        "conv window: {} values do not fit {}",
-        from.len(),
-        to.len()
-    );
-    if crate::cpu::parallel(to.len()) {
-        from.par_chunks(a)
-            .zip(to.par_chunks_mut(b))
-            .for_each(|(x, y)| f(x, y));
-    } else {
-        from.chunks(a)
-            .zip(to.chunks_mut(b))
-            .for_each(|(x, y)| f(x, y));
     }
 }
