@@ -1,6 +1,6 @@
 //! The activations of every layer, each written once: a scalar forward and a derivative read
-//! off the output, which the fused CPU layer (`dense`) uses, and the tensor forward in candle
-//! ops, which every other device and dtype (and the conv layers) use.
+//! off the output, which the fused CPU layers (`dense`, `conv`) use, and the tensor forward in
+//! candle ops, which every other device and dtype use.
 
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,18 @@ impl Activation {
             Self::LeakyRelu => each(y, |x| Self::LeakyRelu.forward(x)),
             Self::Sigmoid => each(y, |x| Self::Sigmoid.forward(x)),
             Self::None => {}
+        }
+    }
+
+    /// `dz = dy * act'` at every element, the derivative read off the output `y`: the
+    /// backward pass of the fused CPU layers.
+    pub fn backward_slice(self, y: &[f32], dy: &[f32], dz: &mut [f32]) {
+        match self {
+            Self::None => dz.copy_from_slice(dy),
+            act => {
+                let each = dz.iter_mut().zip(dy).zip(y);
+                each.for_each(|((z, &d), &y)| *z = d * act.derivative_from_output(y));
+            }
         }
     }
 

@@ -58,9 +58,24 @@ impl<'a> Mat<'a> {
         }
     }
 
+    /// A rank-2 candle layout's view of `data` (the storage from its start).
+    pub fn strided(data: &'a [f32], l: &candle_core::Layout) -> Self {
+        let s = l.stride();
+        Self {
+            data: &data[l.start_offset()..],
+            row: s[0],
+            col: s[1],
+        }
+    }
+
     /// Whether an `r` x `c` matrix with these strides lies inside `data`.
     fn holds(&self, r: usize, c: usize) -> bool {
-        r == 0 || c == 0 || (r - 1) * self.row + (c - 1) * self.col < self.data.len()
+        let last = || {
+            (r - 1)
+                .checked_mul(self.row)?
+                .checked_add((c - 1).checked_mul(self.col)?)
+        };
+        r == 0 || c == 0 || last().is_some_and(|i| i < self.data.len())
     }
 }
 
@@ -95,7 +110,7 @@ fn gemm_on(
     accumulate: bool,
 ) {
     assert!(
-        dst.len() >= m * n && a.holds(m, k) && b.holds(k, n),
+        m.checked_mul(n).is_some_and(|mn| dst.len() >= mn) && a.holds(m, k) && b.holds(k, n),
         "sgemm: {m}x{k} by {k}x{n} does not fit its buffers"
     );
     if m == 0 || n == 0 {
@@ -124,5 +139,13 @@ fn gemm_on(
             false,
             parallelism,
         )
+    }
+}
+
+/// Adds the sums over the rows of a row-major matrix of `sum.len()` columns to `sum`, row by
+/// row (candle's `sum(0)` walks columns with a stride).
+pub(crate) fn add_column_sum(sum: &mut [f32], v: &[f32]) {
+    for row in v.chunks_exact(sum.len()) {
+        sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
     }
 }

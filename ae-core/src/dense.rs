@@ -10,7 +10,7 @@
 //! every variant goes through [`dense`]; other devices and dtypes take the same plain ops.
 
 use crate::activation::Activation;
-use crate::cpu::{f32_slice, parallel, sgemm, Mat};
+use crate::cpu::{add_column_sum, f32_slice, parallel, sgemm, Mat};
 use crate::grad::param;
 use candle_core::{
     CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
@@ -40,18 +40,12 @@ pub fn dense_layer(x: &Tensor, layer: &candle_nn::Linear, act: Activation) -> Re
 
 struct Dense(Activation);
 
-/// The elements of a (possibly strided) f32 tensor from its first one on.
-fn strided_f32<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]> {
+/// All the elements of an f32 storage (a layout says which are the tensor's).
+fn f32_storage<'a>(s: &'a CpuStorage, what: &str) -> Result<&'a [f32]> {
     match s {
-        CpuStorage::F32(v) => Ok(&v[l.start_offset()..]),
+        CpuStorage::F32(v) => Ok(v),
         _ => candle_core::bail!("dense: {what} is not f32"),
     }
-}
-
-/// Row and column strides of a rank-2 layout.
-fn strides(l: &Layout) -> (usize, usize) {
-    let s = l.stride();
-    (s[0], s[1])
 }
 
 impl CustomOp3 for Dense {
@@ -78,27 +72,16 @@ impl CustomOp3 for Dense {
             );
         }
         let (x, w, b) = (
-            strided_f32(xs, xl, "x")?,
-            strided_f32(ws, wl, "w")?,
-            strided_f32(bs, bl, "b")?,
+            Mat::strided(f32_storage(xs, "x")?, xl),
+            Mat::strided(f32_storage(ws, "w")?, wl),
+            &f32_storage(bs, "b")?[bl.start_offset()..],
         );
         let b_stride = bl.stride()[0];
         let mut y = Vec::with_capacity(n * out);
         for _ in 0..n {
             y.extend((0..out).map(|j| b[j * b_stride]));
         }
-        let ((x_rs, x_cs), (w_rs, w_cs)) = (strides(xl), strides(wl));
-        let x = Mat {
-            data: x,
-            row: x_rs,
-            col: x_cs,
-        };
         // W^T: its element (i, j) is W[j, i].
-        let w = Mat {
-            data: w,
-            row: w_rs,
-            col: w_cs,
-        };
         sgemm(&mut y, x, w.t(), (n, k, out), true);
         let act = self.0;
         if parallel(y.len()) {
@@ -152,18 +135,14 @@ impl CustomOp2 for ActGrad {
             f32_slice(ds, dl, self.name())?,
             f32_slice(ys, yl, self.name())?,
         );
-        let act = self.0;
-        let out: Vec<f32> = d
-            .iter()
-            .zip(y)
-            .map(|(&d, &y)| d * act.derivative_from_output(y))
-            .collect();
+        let mut out = vec![0f32; d.len()];
+        self.0.backward_slice(y, d, &mut out);
         Ok((CpuStorage::F32(out), dl.shape().clone()))
     }
 }
 
-/// The sum over rows of a contiguous [n, d] matrix, row by row (candle's `sum(0)` walks
-/// columns with a stride, the slowest part of this layer's backward pass).
+/// The sum over rows of a contiguous [n, d] matrix (candle's `sum(0)` was the slowest part of
+/// this layer's backward pass).
 struct ColumnSum;
 
 impl CustomOp1 for ColumnSum {
@@ -175,9 +154,7 @@ impl CustomOp1 for ColumnSum {
         let (n, d) = l.shape().dims2()?;
         let x = f32_slice(s, l, self.name())?;
         let mut sum = vec![0f32; d];
-        for row in x.chunks_exact(d).take(n) {
-            sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
-        }
+        add_column_sum(&mut sum, &x[..n * d]);
         Ok((CpuStorage::F32(sum), Shape::from(d)))
     }
 }

@@ -9,9 +9,9 @@
 //! derivative, the gather again, and two GEMMs (the input's gradient only when something
 //! upstream wants it: not for the image the first layer reads).
 
-use super::window::{Window, TAPS};
+use super::window::{Window, KERNEL, TAPS};
 use crate::activation::Activation;
-use crate::cpu::{f32_slice, sgemm_here, Mat};
+use crate::cpu::{add_column_sum, f32_slice, sgemm_here, Mat};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Storage, Tensor};
 use rayon::prelude::*;
 
@@ -20,9 +20,30 @@ use rayon::prelude::*;
 /// 4.3 s, the whole batch of 128 images at once 6.0 s.
 const BLOCK_VALUES: usize = 1 << 17;
 
-/// Images in a block of `window`'s columns.
-fn block(window: &Window) -> usize {
-    (BLOCK_VALUES / window.cols_len()).max(1)
+/// How a layer's batch is cut: `block` images at a time (their columns stay in cache between
+/// the gather and the GEMM), and one contiguous group of images for each of `threads`
+/// threads, each running its GEMMs alone (a block's are too small to split). A group's weight
+/// gradient is summed over its blocks in order, and the groups' in order, so a run gives the
+/// same bits whichever thread takes which group.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Split {
+    pub block: usize,
+    pub threads: usize,
+}
+
+impl Split {
+    /// Blocks of about [`BLOCK_VALUES`] column values, on the threads candle is given.
+    pub fn of(window: &Window) -> Self {
+        Self {
+            block: (BLOCK_VALUES / window.cols_len()).max(1),
+            threads: candle_core::utils::get_num_threads().max(1),
+        }
+    }
+
+    /// Images in each group of a batch of `n`.
+    fn group(&self, n: usize) -> usize {
+        n.div_ceil(self.threads).max(1)
+    }
 }
 
 /// `act(conv(x, w) + b)`, stride 2, kernel 4, padding 1: x [n, h, w, ci] channels last, weight
@@ -31,6 +52,7 @@ fn block(window: &Window) -> usize {
 pub(crate) struct ConvOp {
     pub window: Window,
     pub act: Activation,
+    pub split: Split,
 }
 
 /// `act(conv_transpose(x, w) + b)`, the transpose of [`ConvOp`]: x [n, hi, wi, ci], weight
@@ -39,6 +61,7 @@ pub(crate) struct ConvOp {
 pub(crate) struct DeconvOp {
     pub window: Window,
     pub act: Activation,
+    pub split: Split,
 }
 
 impl CustomOp3 for ConvOp {
@@ -55,35 +78,37 @@ impl CustomOp3 for ConvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (win, act) = (self.window, self.act);
+        let win = self.window;
         let (n, co, ci) = (xl.dims()[0], wl.dims()[0], win.c);
-        check(self.name(), xl, &[n, win.large.0, win.large.1, ci])?;
-        check(self.name(), wl, &[co, ci, 4, 4])?;
-        check(self.name(), bl, &[co])?;
-        let (x, w, b) = (
-            f32_slice(xs, xl, "conv x")?,
-            f32_slice(ws, wl, "conv weight")?,
-            f32_slice(bs, bl, "conv bias")?,
-        );
-        let (k, l, bn) = (TAPS * ci, win.small.0 * win.small.1, block(&win));
-        let g = group(n, bn);
+        let [x, w, b] = inputs(
+            self.name(),
+            [(xs, xl), (ws, wl), (bs, bl)],
+            [
+                &[n, win.large.0, win.large.1, ci],
+                &[co, ci, KERNEL, KERNEL],
+                &[co],
+            ],
+        )?;
+        let k = TAPS * ci;
         // [out, in, tap] -> [out, tap, in], the order of a gathered row.
         let wt = swap_last(w, (co, ci, TAPS));
-        let mut y = biased(b, n * l);
-        let (xn, yn) = (win.large_len(), l * co);
-        x.par_chunks(g * xn)
-            .zip(y.par_chunks_mut(g * yn))
-            .for_each(|(xg, yg)| {
-                let mut cols = vec![0f32; bn * win.cols_len()];
-                for (xb, yb) in xg.chunks(bn * xn).zip(yg.chunks_mut(bn * yn)) {
-                    let m = yb.len() / co;
-                    let cols = &mut cols[..m * k];
-                    win.gather(xb, cols);
-                    let (a, w) = (Mat::rows(cols, k), Mat::rows(&wt, k).t());
-                    sgemm_here(yb, a, w, (m, k, co), true);
-                    act.forward_slice(yb);
-                }
-            });
+        let sizes = (
+            win.large_len(),
+            win.small.0 * win.small.1 * co,
+            win.cols_len(),
+        );
+        let y = forward((self.split, self.act), x, b, sizes, |xb, yb, cols| {
+            let m = yb.len() / co;
+            let cols = &mut cols[..m * k];
+            win.gather(xb, cols);
+            sgemm_here(
+                yb,
+                Mat::rows(cols, k),
+                Mat::rows(&wt, k).t(),
+                (m, k, co),
+                true,
+            );
+        });
         Ok((
             CpuStorage::F32(y),
             Shape::from((n, win.small.0, win.small.1, co)),
@@ -98,50 +123,50 @@ impl CustomOp3 for ConvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (win, act, wants_dx) = (self.window, self.act, x.track_op());
-        let (n, co, ci) = (x.dim(0)?, w.dim(0)?, win.c);
-        let (k, l, bn) = (TAPS * ci, win.small.0 * win.small.1, block(&win));
-        let g = group(n, bn);
-        let (xn, zn) = (win.large_len(), l * co);
-        let (dx, dw, db) = on_values([x, w, y, dy], |[x, w, y, dy]| {
-            let wt = swap_last(w, (co, ci, TAPS));
-            let mut dx = vec![0f32; if wants_dx { x.len() } else { 0 }];
-            let parts: Vec<(Vec<f32>, Vec<f32>)> = x
-                .par_chunks(g * xn)
-                .zip(y.par_chunks(g * zn))
-                .zip(dy.par_chunks(g * zn))
-                .zip(parts_of(&mut dx, g * xn, n.div_ceil(g)))
-                .map(|(((xg, yg), dyg), mut dxg)| {
-                    let (mut dwt, mut db) = (vec![0f32; co * k], vec![0f32; co]);
-                    let mut cols = vec![0f32; bn * win.cols_len()];
-                    let mut dcols = vec![0f32; if wants_dx { cols.len() } else { 0 }];
-                    let mut dz = vec![0f32; bn * zn];
-                    let blocks = xg
-                        .chunks(bn * xn)
-                        .zip(yg.chunks(bn * zn))
-                        .zip(dyg.chunks(bn * zn));
-                    for (j, ((xb, yb), dyb)) in blocks.enumerate() {
-                        let m = yb.len() / co;
-                        let (cols, dz) = (&mut cols[..m * k], &mut dz[..yb.len()]);
-                        through(act, yb, dyb, dz);
-                        add_column_sum(&mut db, dz);
-                        win.gather(xb, cols);
-                        let (a, c) = (Mat::rows(dz, co).t(), Mat::rows(cols, k));
-                        sgemm_here(&mut dwt, a, c, (co, m, k), true);
-                        if let Some(dxg) = dxg.as_deref_mut() {
-                            let dcols = &mut dcols[..m * k];
-                            let (a, w) = (Mat::rows(dz, co), Mat::rows(&wt, k));
-                            sgemm_here(dcols, a, w, (m, co, k), false);
-                            win.scatter_add(dcols, &mut dxg[j * bn * xn..][..xb.len()]);
-                        }
+        let win = self.window;
+        let (co, ci) = (w.dim(0)?, win.c);
+        let k = TAPS * ci;
+        let sizes = (
+            win.large_len(),
+            win.small.0 * win.small.1 * co,
+            win.cols_len(),
+        );
+        let (dx, dw, db) = on_values([x, w, y, dy], |[xv, wv, yv, dyv]| {
+            let wt = swap_last(wv, (co, ci, TAPS));
+            let wanted = x.track_op();
+            let (dx, dwt, db) = backward(
+                (self.split, self.act),
+                [xv, yv, dyv],
+                sizes,
+                (co * k, co),
+                wanted,
+                |b| {
+                    let m = b.dz.len() / co;
+                    let cols = &mut b.cols[..m * k];
+                    win.gather(b.x, cols);
+                    sgemm_here(
+                        b.dw,
+                        Mat::rows(b.dz, co).t(),
+                        Mat::rows(cols, k),
+                        (co, m, k),
+                        true,
+                    );
+                    if let Some(dx) = b.dx {
+                        let dcols = &mut b.dcols[..m * k];
+                        sgemm_here(
+                            dcols,
+                            Mat::rows(b.dz, co),
+                            Mat::rows(&wt, k),
+                            (m, co, k),
+                            false,
+                        );
+                        win.scatter_add(dcols, dx);
                     }
-                    (dwt, db)
-                })
-                .collect();
-            let (dwt, db) = sum_in_order(parts);
+                },
+            );
             (dx, swap_last(&dwt, (co, TAPS, ci)), db)
         })?;
-        gradients(x, w, (dx, dw, db), wants_dx)
+        gradients(x, w, (dx, dw, db))
     }
 }
 
@@ -159,40 +184,37 @@ impl CustomOp3 for DeconvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (win, act) = (self.window, self.act);
+        let win = self.window;
         let (n, ci, co) = (xl.dims()[0], wl.dims()[0], win.c);
-        check(self.name(), xl, &[n, win.small.0, win.small.1, ci])?;
-        check(self.name(), wl, &[ci, co, 4, 4])?;
-        check(self.name(), bl, &[co])?;
-        let (x, w, b) = (
-            f32_slice(xs, xl, "conv-transpose x")?,
-            f32_slice(ws, wl, "conv-transpose weight")?,
-            f32_slice(bs, bl, "conv-transpose bias")?,
-        );
-        let (k, p, bn) = (TAPS * co, win.small.0 * win.small.1, block(&win));
-        let g = group(n, bn);
+        let [x, w, b] = inputs(
+            self.name(),
+            [(xs, xl), (ws, wl), (bs, bl)],
+            [
+                &[n, win.small.0, win.small.1, ci],
+                &[ci, co, KERNEL, KERNEL],
+                &[co],
+            ],
+        )?;
+        let k = TAPS * co;
         // [in, out, tap] -> [in, tap, out]: a row of taps, each a run of channels.
         let wt = swap_last(w, (ci, co, TAPS));
-        let mut y = biased(b, n * win.large.0 * win.large.1);
-        let (xn, yn) = (p * ci, win.large_len());
-        x.par_chunks(g * xn)
-            .zip(y.par_chunks_mut(g * yn))
-            .for_each(|(xg, yg)| {
-                let mut cols = vec![0f32; bn * win.cols_len()];
-                for (xb, yb) in xg.chunks(bn * xn).zip(yg.chunks_mut(bn * yn)) {
-                    let m = xb.len() / ci;
-                    let cols = &mut cols[..m * k];
-                    sgemm_here(
-                        cols,
-                        Mat::rows(xb, ci),
-                        Mat::rows(&wt, k),
-                        (m, ci, k),
-                        false,
-                    );
-                    win.scatter_add(cols, yb);
-                    act.forward_slice(yb);
-                }
-            });
+        let sizes = (
+            win.small.0 * win.small.1 * ci,
+            win.large_len(),
+            win.cols_len(),
+        );
+        let y = forward((self.split, self.act), x, b, sizes, |xb, yb, cols| {
+            let m = xb.len() / ci;
+            let cols = &mut cols[..m * k];
+            sgemm_here(
+                cols,
+                Mat::rows(xb, ci),
+                Mat::rows(&wt, k),
+                (m, ci, k),
+                false,
+            );
+            win.scatter_add(cols, yb);
+        });
         Ok((
             CpuStorage::F32(y),
             Shape::from((n, win.large.0, win.large.1, co)),
@@ -207,99 +229,176 @@ impl CustomOp3 for DeconvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (win, act, wants_dx) = (self.window, self.act, x.track_op());
-        let (n, ci, co) = (x.dim(0)?, w.dim(0)?, win.c);
-        let (k, p, bn) = (TAPS * co, win.small.0 * win.small.1, block(&win));
-        let g = group(n, bn);
-        let (xn, zn) = (p * ci, win.large_len());
-        let (dx, dw, db) = on_values([x, w, y, dy], |[x, w, y, dy]| {
-            let wt = swap_last(w, (ci, co, TAPS));
-            let mut dx = vec![0f32; if wants_dx { x.len() } else { 0 }];
-            let parts: Vec<(Vec<f32>, Vec<f32>)> = x
-                .par_chunks(g * xn)
-                .zip(y.par_chunks(g * zn))
-                .zip(dy.par_chunks(g * zn))
-                .zip(parts_of(&mut dx, g * xn, n.div_ceil(g)))
-                .map(|(((xg, yg), dyg), mut dxg)| {
-                    let (mut dwt, mut db) = (vec![0f32; ci * k], vec![0f32; co]);
-                    let mut dcols = vec![0f32; bn * win.cols_len()];
-                    let mut dz = vec![0f32; bn * zn];
-                    let blocks = xg
-                        .chunks(bn * xn)
-                        .zip(yg.chunks(bn * zn))
-                        .zip(dyg.chunks(bn * zn));
-                    for (j, ((xb, yb), dyb)) in blocks.enumerate() {
-                        let m = xb.len() / ci;
-                        let (dcols, dz) = (&mut dcols[..m * k], &mut dz[..yb.len()]);
-                        through(act, yb, dyb, dz);
-                        add_column_sum(&mut db, dz);
-                        win.gather(dz, dcols);
-                        let (a, c) = (Mat::rows(xb, ci).t(), Mat::rows(dcols, k));
-                        sgemm_here(&mut dwt, a, c, (ci, m, k), true);
-                        if let Some(dxg) = dxg.as_deref_mut() {
-                            let dxb = &mut dxg[j * bn * xn..][..xb.len()];
-                            let (a, w) = (Mat::rows(dcols, k), Mat::rows(&wt, k).t());
-                            sgemm_here(dxb, a, w, (m, k, ci), false);
-                        }
+        let win = self.window;
+        let (ci, co) = (w.dim(0)?, win.c);
+        let k = TAPS * co;
+        let sizes = (
+            win.small.0 * win.small.1 * ci,
+            win.large_len(),
+            win.cols_len(),
+        );
+        let (dx, dw, db) = on_values([x, w, y, dy], |[xv, wv, yv, dyv]| {
+            let wt = swap_last(wv, (ci, co, TAPS));
+            let wanted = x.track_op();
+            let (dx, dwt, db) = backward(
+                (self.split, self.act),
+                [xv, yv, dyv],
+                sizes,
+                (ci * k, co),
+                wanted,
+                |b| {
+                    let m = b.x.len() / ci;
+                    let dcols = &mut b.dcols[..m * k];
+                    win.gather(b.dz, dcols);
+                    sgemm_here(
+                        b.dw,
+                        Mat::rows(b.x, ci).t(),
+                        Mat::rows(dcols, k),
+                        (ci, m, k),
+                        true,
+                    );
+                    if let Some(dx) = b.dx {
+                        sgemm_here(
+                            dx,
+                            Mat::rows(dcols, k),
+                            Mat::rows(&wt, k).t(),
+                            (m, k, ci),
+                            false,
+                        );
                     }
-                    (dwt, db)
-                })
-                .collect();
-            let (dwt, db) = sum_in_order(parts);
+                },
+            );
             (dx, swap_last(&dwt, (ci, TAPS, co)), db)
         })?;
-        gradients(x, w, (dx, dw, db), wants_dx)
+        gradients(x, w, (dx, dw, db))
     }
 }
 
-/// Images in each thread's share of a batch of `n`: one contiguous group per thread, a whole
-/// number of blocks each. Each group runs its GEMMs on one thread (a block's are too small to
-/// split), and its weight gradient is summed over its blocks in order and then over the groups
-/// in order, so a run gives the same bits whichever thread takes which group.
-fn group(n: usize, bn: usize) -> usize {
-    let threads = candle_core::utils::get_num_threads().max(1);
-    (n.div_ceil(threads).div_ceil(bn) * bn).max(1)
+/// A layer's output: `block(x, y, cols)` fills each block's rows of `y` (already holding the
+/// bias) from its rows of `x`, with a scratch buffer for the block's columns; then the
+/// activation, while the block is in cache. `sizes`: values of one image's input, output and
+/// columns.
+fn forward(
+    (split, act): (Split, Activation),
+    x: &[f32],
+    b: &[f32],
+    (xn, yn, cn): (usize, usize, usize),
+    block: impl Fn(&[f32], &mut [f32], &mut [f32]) + Sync,
+) -> Vec<f32> {
+    let n = x.len() / xn;
+    let (g, bn) = (split.group(n), split.block);
+    let mut y = Vec::with_capacity(n * yn);
+    (0..n * yn / b.len()).for_each(|_| y.extend_from_slice(b));
+    x.par_chunks(g * xn)
+        .zip(y.par_chunks_mut(g * yn))
+        .for_each(|(xg, yg)| {
+            let mut cols = vec![0f32; bn * cn];
+            for (xb, yb) in xg.chunks(bn * xn).zip(yg.chunks_mut(bn * yn)) {
+                block(xb, yb, &mut cols);
+                act.forward_slice(yb);
+            }
+        });
+    y
 }
 
-/// `groups` mutable parts of `len` values of the input gradient (the last one shorter), or
-/// as many Nones when it is not wanted (`v` empty).
-fn parts_of(v: &mut [f32], len: usize, groups: usize) -> Vec<Option<&mut [f32]>> {
-    match v.is_empty() {
-        true => (0..groups).map(|_| None).collect(),
-        false => v.chunks_mut(len).map(Some).collect(),
+/// One block of a backward pass: its inputs, the gradient before the activation `dz`, the
+/// group's weight gradient to add to, its rows of the input gradient (when wanted, zeros to
+/// fill or add to), and two scratch buffers of a block's columns.
+struct Block<'a> {
+    x: &'a [f32],
+    dz: &'a [f32],
+    dw: &'a mut [f32],
+    dx: Option<&'a mut [f32]>,
+    cols: &'a mut [f32],
+    dcols: &'a mut [f32],
+}
+
+/// A layer's gradients (input, when `wanted`; weight, in the GEMM's order; bias) from `[x, y,
+/// dy]`: per block, `dz = dy * act'(y)` and its column sum, then `block` adds to the weight
+/// gradient and fills the input's. `sizes` as in [`forward`]; `lens`: of the weight and bias.
+fn backward(
+    (split, act): (Split, Activation),
+    [x, y, dy]: [&[f32]; 3],
+    (xn, yn, cn): (usize, usize, usize),
+    (dw_len, db_len): (usize, usize),
+    wanted: bool,
+    block: impl Fn(Block) + Sync,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let n = x.len() / xn;
+    let (g, bn) = (split.group(n), split.block);
+    let mut dx = vec![0f32; if wanted { x.len() } else { 0 }];
+    let dx_parts: Vec<Option<&mut [f32]>> = match wanted {
+        true => dx.chunks_mut(g * xn).map(Some).collect(),
+        false => (0..n.div_ceil(g)).map(|_| None).collect(),
+    };
+    let parts: Vec<(Vec<f32>, Vec<f32>)> = x
+        .par_chunks(g * xn)
+        .zip(y.par_chunks(g * yn))
+        .zip(dy.par_chunks(g * yn))
+        .zip(dx_parts)
+        .map(|(((xg, yg), dyg), mut dxg)| {
+            let (mut dw, mut db) = (vec![0f32; dw_len], vec![0f32; db_len]);
+            let (mut cols, mut dcols) = (vec![0f32; bn * cn], vec![0f32; bn * cn]);
+            let mut dz = vec![0f32; bn * yn];
+            let blocks = xg
+                .chunks(bn * xn)
+                .zip(yg.chunks(bn * yn))
+                .zip(dyg.chunks(bn * yn));
+            for (j, ((xb, yb), dyb)) in blocks.enumerate() {
+                let dz = &mut dz[..yb.len()];
+                act.backward_slice(yb, dyb, dz);
+                add_column_sum(&mut db, dz);
+                let dx = dxg
+                    .as_deref_mut()
+                    .map(|d| &mut d[j * bn * xn..][..xb.len()]);
+                block(Block {
+                    x: xb,
+                    dz,
+                    dw: &mut dw,
+                    dx,
+                    cols: &mut cols,
+                    dcols: &mut dcols,
+                });
+            }
+            (dw, db)
+        })
+        .collect();
+    let (mut dw, mut db) = (vec![0f32; dw_len], vec![0f32; db_len]);
+    for (pw, pb) in parts {
+        dw.iter_mut().zip(pw).for_each(|(s, v)| *s += v);
+        db.iter_mut().zip(pb).for_each(|(s, v)| *s += v);
     }
+    (dx, dw, db)
 }
 
-/// The groups' weight and bias gradients added up, the first group first.
-fn sum_in_order(parts: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
-    let mut parts = parts.into_iter();
-    let mut sum = parts.next().expect("a batch of at least one image");
-    for (dw, db) in parts {
-        sum.0.iter_mut().zip(dw).for_each(|(s, v)| *s += v);
-        sum.1.iter_mut().zip(db).for_each(|(s, v)| *s += v);
+/// The values of a layer's three inputs, each checked to be contiguous and of the shape the
+/// layer was built for.
+fn inputs<'a>(
+    op: &str,
+    given: [(&'a CpuStorage, &Layout); 3],
+    dims: [&[usize]; 3],
+) -> Result<[&'a [f32]; 3]> {
+    let mut out = [&[][..]; 3];
+    for (i, ((s, l), dims)) in given.into_iter().zip(dims).enumerate() {
+        if l.dims() != dims || !l.is_contiguous() {
+            candle_core::bail!("{op}: expected a contiguous {dims:?}, got {:?}", l.dims());
+        }
+        out[i] = f32_slice(s, l, op)?;
     }
-    sum
+    Ok(out)
 }
 
-/// An error unless a layout is contiguous and of the shape the layer was built for.
-fn check(op: &str, l: &Layout, dims: &[usize]) -> Result<()> {
-    if l.dims() != dims || !l.is_contiguous() {
-        candle_core::bail!("{op}: expected a contiguous {dims:?}, got {:?}", l.dims());
-    }
-    Ok(())
-}
-
-/// The tensors of a backward pass's gradients, in the shapes of x, the weight and the bias.
+/// The tensors of a backward pass's gradients, in the shapes of x, the weight and the bias
+/// (no input gradient when it came back empty: not wanted).
 fn gradients(
     x: &Tensor,
     w: &Tensor,
     (dx, dw, db): (Vec<f32>, Vec<f32>, Vec<f32>),
-    wants_dx: bool,
 ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
     let dev = x.device();
-    let dx = match wants_dx {
-        true => Some(Tensor::from_vec(dx, x.shape(), dev)?),
-        false => None,
+    let dx = match dx.is_empty() {
+        true => None,
+        false => Some(Tensor::from_vec(dx, x.shape(), dev)?),
     };
     let n = db.len();
     Ok((
@@ -337,29 +436,4 @@ fn swap_last(v: &[f32], (a, p, q): (usize, usize, usize)) -> Vec<f32> {
         }
     }
     out
-}
-
-/// `rows` copies of the bias, row after row.
-fn biased(b: &[f32], rows: usize) -> Vec<f32> {
-    let mut y = Vec::with_capacity(rows * b.len());
-    (0..rows).for_each(|_| y.extend_from_slice(b));
-    y
-}
-
-/// The gradient before the activation, `dy * act'`, read off the activation's output `y`.
-fn through(act: Activation, y: &[f32], dy: &[f32], dz: &mut [f32]) {
-    match act {
-        Activation::None => dz.copy_from_slice(dy),
-        act => {
-            let each = dz.iter_mut().zip(dy).zip(y);
-            each.for_each(|((z, &d), &y)| *z = d * act.derivative_from_output(y));
-        }
-    }
-}
-
-/// Adds the sums over the rows of a row-major matrix of `sum.len()` columns to `sum`.
-fn add_column_sum(sum: &mut [f32], v: &[f32]) {
-    for row in v.chunks_exact(sum.len()) {
-        sum.iter_mut().zip(row).for_each(|(s, r)| *s += r);
-    }
 }
