@@ -78,7 +78,7 @@ impl CustomOp3 for ConvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let win = self.window;
+        let (win, taps) = (self.window, self.window.taps());
         let (n, co, ci) = (xl.dims()[0], wl.dims()[0], win.c);
         let [x, w, b] = inputs(
             self.name(),
@@ -100,7 +100,7 @@ impl CustomOp3 for ConvOp {
         let y = forward((self.split, self.act), x, b, sizes, |xb, yb, cols| {
             let m = yb.len() / co;
             let cols = &mut cols[..m * k];
-            win.gather(xb, cols);
+            taps.gather(xb, cols);
             sgemm_here(
                 yb,
                 Mat::rows(cols, k),
@@ -123,7 +123,7 @@ impl CustomOp3 for ConvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let win = self.window;
+        let (win, taps) = (self.window, self.window.taps());
         let (co, ci) = (w.dim(0)?, win.c);
         let k = TAPS * ci;
         let sizes = (
@@ -143,7 +143,7 @@ impl CustomOp3 for ConvOp {
                 |b| {
                     let m = b.dz.len() / co;
                     let cols = &mut b.cols[..m * k];
-                    win.gather(b.x, cols);
+                    taps.gather(b.x, cols);
                     sgemm_here(
                         b.dw,
                         Mat::rows(b.dz, co).t(),
@@ -160,7 +160,7 @@ impl CustomOp3 for ConvOp {
                             (m, co, k),
                             false,
                         );
-                        win.scatter_add(dcols, dx);
+                        taps.scatter_add(dcols, dx);
                     }
                 },
             );
@@ -184,7 +184,7 @@ impl CustomOp3 for DeconvOp {
         bs: &CpuStorage,
         bl: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let win = self.window;
+        let (win, taps) = (self.window, self.window.taps());
         let (n, ci, co) = (xl.dims()[0], wl.dims()[0], win.c);
         let [x, w, b] = inputs(
             self.name(),
@@ -213,7 +213,7 @@ impl CustomOp3 for DeconvOp {
                 (m, ci, k),
                 false,
             );
-            win.scatter_add(cols, yb);
+            taps.scatter_add(cols, yb);
         });
         Ok((
             CpuStorage::F32(y),
@@ -229,7 +229,7 @@ impl CustomOp3 for DeconvOp {
         y: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let win = self.window;
+        let (win, taps) = (self.window, self.window.taps());
         let (ci, co) = (w.dim(0)?, win.c);
         let k = TAPS * co;
         let sizes = (
@@ -249,7 +249,7 @@ impl CustomOp3 for DeconvOp {
                 |b| {
                     let m = b.x.len() / ci;
                     let dcols = &mut b.dcols[..m * k];
-                    win.gather(b.dz, dcols);
+                    taps.gather(b.dz, dcols);
                     sgemm_here(
                         b.dw,
                         Mat::rows(b.x, ci).t(),

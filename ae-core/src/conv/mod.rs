@@ -494,6 +494,48 @@ mod tests {
         Ok(())
     }
 
+    /// A run's bits do not depend on which threads take the groups: one split on a pool of 1
+    /// thread and on one of 4 gives the same output and gradients, bit for bit.
+    #[test]
+    fn a_split_gives_the_same_bits_on_any_pool() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Var::randn(0f32, 1., (9, 8, 8, 3), &dev)?;
+        let w = Var::randn(0f32, 0.5, (4, 3, 4, 4), &dev)?;
+        let b = Var::randn(0f32, 0.5, 4, &dev)?;
+        let window = Window {
+            large: (8, 8),
+            small: (4, 4),
+            c: 3,
+        };
+        let split = Split {
+            block: 2,
+            threads: 3,
+        };
+        let run = |threads: usize| -> Result<Vec<Vec<f32>>> {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build();
+            pool.expect("a thread pool").install(|| {
+                let op = ConvOp {
+                    window,
+                    act: Activation::Tanh,
+                    split,
+                };
+                let y = x.apply_op3(&w, &b, op)?;
+                let g = y.sqr()?.sum_all()?.backward()?;
+                let all = [
+                    &y,
+                    g.get(&x).unwrap(),
+                    g.get(&w).unwrap(),
+                    g.get(&b).unwrap(),
+                ];
+                all.iter()
+                    .map(|t| t.flatten_all()?.to_vec1::<f32>())
+                    .collect()
+            })
+        };
+        assert_eq!(run(1)?, run(4)?);
+        Ok(())
+    }
+
     const ALL: [Activation; 5] = [
         Activation::None,
         Activation::Relu,
