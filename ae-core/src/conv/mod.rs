@@ -567,9 +567,15 @@ mod tests {
     }
 
     /// Random values in every variable of `vm` (a VarBuilder's `get` starts conv weights at 0).
+    /// Seeded, in sorted name order, so that a test sees the same weights on every run.
     fn randomize(vm: &VarMap) -> Result<()> {
-        for var in vm.all_vars() {
-            let t = Tensor::randn(0f32, 0.5, var.shape(), var.device())?;
+        let mut rng = crate::rng::Streams::new(7).stream(crate::rng::Purpose::Init, 0);
+        let vars = vm.data().lock().unwrap();
+        let mut names: Vec<&String> = vars.keys().collect();
+        names.sort();
+        for name in names {
+            let var = &vars[name];
+            let t = rng.uniform(var.shape().clone(), -0.8, 0.8, var.device())?;
             var.set(&t.to_dtype(var.dtype())?)?;
         }
         Ok(())
@@ -585,11 +591,12 @@ mod tests {
     }
 
     /// Every gradient of an encoder and decoder against central finite differences: the plain
-    /// ops in f64, the fused CPU ops in f32 (a coarser step, a looser bound).
+    /// ops in f64, the fused CPU ops in f32 (a coarser step, a looser bound: f32 differences
+    /// of a sum of 98 squares are good to about 1%).
     #[test]
     fn gradients_match_finite_differences() -> Result<()> {
         let dev = Device::Cpu;
-        for (dtype, h, tol) in [(DType::F64, 1e-5, 1e-6), (DType::F32, 1e-2, 3e-3)] {
+        for (dtype, h, tol) in [(DType::F64, 1e-5, 1e-6), (DType::F32, 1e-2, 1e-2)] {
             let vm = VarMap::new();
             let vb = VarBuilder::from_varmap(&vm, dtype, &dev);
             let enc = ConvEncoder::new(
@@ -602,7 +609,10 @@ mod tests {
             )?;
             let dec = ConvDecoder::new(vb.pp("d"), (1, 7, 7), &[3], 2, Activation::Tanh)?;
             randomize(&vm)?;
-            let x = Tensor::rand(0f32, 1., (2, 49), &dev)?.to_dtype(dtype)?;
+            let x = crate::rng::Streams::new(8)
+                .stream(crate::rng::Purpose::Init, 0)
+                .uniform((2, 49), 0., 1., &dev)?;
+            let x = x.to_dtype(dtype)?;
             let loss = || -> Result<Tensor> {
                 let y = dec.forward_with(&enc.forward_with(&x, &mut Ok)?, &mut Ok)?;
                 (y - &x)?.sqr()?.sum_all()?.to_dtype(DType::F64)

@@ -113,9 +113,9 @@ fn classifier(
         let labels = data.train.labels.narrow(0, 0, n)?;
         let losses = c.train(&images, &labels, EPOCHS, SEED)?;
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        // One temporary file per process: shards evaluating at once may both train it (the
+        // One temporary file per process (tmp_path): shards evaluating at once may both train it (the
         // same weights, from the same seed) and both rename theirs into place.
-        let tmp = tmp_path(&path).with_extension(format!("tmp-{}", std::process::id()));
+        let tmp = tmp_path(&path);
         c.save(&tmp)?;
         sync_rename(&tmp, &path)?;
         tracing::info!("classifier trained: cross-entropy by epoch {losses:.4?}");

@@ -95,10 +95,12 @@ pub fn write_atomic_as(path: &Path, tmp: &Path, bytes: &[u8]) -> Result<()> {
     written
 }
 
-/// `x.png` -> `x.png.tmp`, beside it (same file system, so the rename is atomic).
+/// `x.png` -> `x.png.<pid>.tmp`, beside it (same file system, so the rename is atomic). The
+/// process id keeps two processes of one sweep (`--jobs`, shards) that write the same file,
+/// such as a run's curves when a summary redraws them, from renaming each other's file away.
 pub fn tmp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".tmp");
+    name.push(format!(".{}.tmp", std::process::id()));
     path.with_file_name(name)
 }
 
